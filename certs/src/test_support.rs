@@ -1,0 +1,346 @@
+//! Test doubles and fixtures shared by the unit tests: a software signer
+//! that counts and can misbehave, sample CA certificates, and the external
+//! tool checks (OpenSSL, pkilint).
+//!
+//! Tests may read the clock and touch the file system; the crate may not.
+
+use std::{
+    cell::Cell,
+    sync::atomic::{AtomicU64, Ordering},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use p256::{
+    ecdsa::{DerSignature, Signature, SigningKey, VerifyingKey},
+    elliptic_curve::Generate,
+};
+use sha2::{Digest, Sha256};
+use signature::{Keypair, Signer};
+use spki::{
+    AlgorithmIdentifierOwned, DynSignatureAlgorithmIdentifier, ObjectIdentifier,
+    SubjectPublicKeyInfoOwned,
+};
+use x509_cert::{Certificate, serial_number::SerialNumber};
+
+use crate::{CertError, build_issuing_ca, build_root, ca_name, random_serial};
+
+pub(crate) type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+pub(crate) const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+
+pub(crate) fn now() -> SystemTime {
+    SystemTime::now()
+}
+
+/// A fresh serial per call. Tests need uniqueness, not unpredictability,
+/// so a hashed counter and clock stand in for the CSPRNG.
+pub(crate) fn test_serial() -> Result<SerialNumber, CertError> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = Sha256::new();
+    hasher.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+    let nanos = now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    hasher.update(nanos.to_be_bytes());
+    let digest = hasher.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    random_serial(bytes)
+}
+
+/// Software stand-in for the HSM signer, with switches for the ways a real
+/// signer can misbehave.
+#[derive(Debug)]
+pub(crate) struct TestSigner {
+    /// The key whose public half is reported.
+    key: SigningKey,
+    /// If set, signs with this key instead (a key swapped under a label).
+    signing_key: Option<SigningKey>,
+    algorithm: Option<AlgorithmIdentifierOwned>,
+    fail: bool,
+    high_s: bool,
+    calls: Cell<usize>,
+}
+
+impl TestSigner {
+    pub(crate) fn new_random() -> Self {
+        Self {
+            key: SigningKey::generate(),
+            signing_key: None,
+            algorithm: None,
+            fail: false,
+            high_s: false,
+            calls: Cell::new(0),
+        }
+    }
+
+    /// Advertises `oid` (without parameters) as its signature algorithm.
+    pub(crate) fn with_algorithm(mut self, oid: ObjectIdentifier) -> Self {
+        self.algorithm = Some(AlgorithmIdentifierOwned {
+            oid,
+            parameters: None,
+        });
+        self
+    }
+
+    /// Every signing attempt fails, as when the HSM is gone.
+    pub(crate) fn failing(mut self) -> Self {
+        self.fail = true;
+        self
+    }
+
+    /// Signs with `other` while reporting its own public key.
+    pub(crate) fn signing_with(mut self, other: SigningKey) -> Self {
+        self.signing_key = Some(other);
+        self
+    }
+
+    /// Always returns the high-S form of the signature.
+    pub(crate) fn high_s(mut self) -> Self {
+        self.high_s = true;
+        self
+    }
+
+    pub(crate) fn calls(&self) -> usize {
+        self.calls.get()
+    }
+
+    pub(crate) fn spki(&self) -> Result<SubjectPublicKeyInfoOwned, CertError> {
+        crate::signer_spki(self)
+    }
+
+    pub(crate) fn into_key(self) -> SigningKey {
+        self.key
+    }
+}
+
+impl Keypair for TestSigner {
+    type VerifyingKey = VerifyingKey;
+
+    fn verifying_key(&self) -> VerifyingKey {
+        *self.key.verifying_key()
+    }
+}
+
+impl DynSignatureAlgorithmIdentifier for TestSigner {
+    fn signature_algorithm_identifier(&self) -> spki::Result<AlgorithmIdentifierOwned> {
+        match &self.algorithm {
+            Some(algorithm) => Ok(algorithm.clone()),
+            None => self.key.signature_algorithm_identifier(),
+        }
+    }
+}
+
+impl Signer<DerSignature> for TestSigner {
+    fn try_sign(&self, msg: &[u8]) -> Result<DerSignature, signature::Error> {
+        self.calls.set(self.calls.get() + 1);
+        if self.fail {
+            return Err(signature::Error::new());
+        }
+        let key = self.signing_key.as_ref().unwrap_or(&self.key);
+        let signature: Signature = key.try_sign(msg)?;
+        let signature = if self.high_s {
+            let low = signature.normalize_s();
+            let (r, s) = low.split_scalars();
+            Signature::from_scalars(r.to_bytes(), (-*s).to_bytes())?
+        } else {
+            signature
+        };
+        Ok(signature.to_der())
+    }
+}
+
+pub(crate) fn software_signer() -> TestSigner {
+    TestSigner::new_random()
+}
+
+/// A ten-year root starting an hour ago, so OpenSSL (which uses the clock)
+/// accepts it.
+pub(crate) fn sample_root(signer: &TestSigner) -> Result<Certificate, CertError> {
+    build_root(
+        signer,
+        &ca_name("OneVisit Test Root CA", "OneVisit Wallet")?,
+        test_serial()?,
+        now() - Duration::from_secs(3600),
+        now() + 10 * YEAR,
+    )
+}
+
+/// A five-year issuing CA under `root`, with its own fresh key.
+pub(crate) fn sample_issuing(
+    root_signer: &TestSigner,
+    root: &Certificate,
+) -> Result<(Certificate, TestSigner), CertError> {
+    let issuing_signer = software_signer();
+    let cert = build_issuing_ca(
+        root_signer,
+        root,
+        &ca_name("OneVisit Test Licence CA", "OneVisit Wallet")?,
+        issuing_signer.spki()?,
+        test_serial()?,
+        now() - Duration::from_secs(60),
+        now() + 5 * YEAR,
+    )?;
+    Ok((cert, issuing_signer))
+}
+
+/// OpenSSL and pkilint, run on certificates written to a temporary
+/// directory.
+pub(crate) mod external {
+    use std::{
+        env,
+        ffi::OsStr,
+        fs,
+        path::{Path, PathBuf},
+        process::Command,
+    };
+
+    use p256::ecdsa::{DerSignature, Signature};
+    use x509_cert::Certificate;
+
+    use super::TestResult;
+    use crate::{to_der, to_pem};
+
+    /// Whether the certificate's signature is in high-S form.
+    pub(crate) fn signature_is_high_s(
+        cert: &Certificate,
+    ) -> Result<bool, Box<dyn std::error::Error>> {
+        let der = cert
+            .signature()
+            .as_bytes()
+            .ok_or("signature has unused bits")?;
+        let signature = Signature::try_from(DerSignature::from_bytes(der)?)?;
+        Ok(signature.normalize_s() != signature)
+    }
+
+    /// Whether the pkilint checks are explicitly switched off.
+    pub(crate) fn pkilint_skipped() -> bool {
+        env::var("WALLET_SKIP_PKILINT").as_deref() == Ok("1")
+    }
+
+    /// pkilint's RFC 5280 linter on one certificate.
+    pub(crate) fn pkilint_cert(dir: &Path, label: &str, cert: &Certificate) -> TestResult {
+        let file = dir.join(format!("{label}.der"));
+        fs::write(&file, to_der(cert)?)?;
+        match pkilint_bin_dir()? {
+            Some(bin) => pkilint(&bin.join("lint_pkix_cert"), &[file.as_os_str()]),
+            None => Ok(()),
+        }
+    }
+
+    /// `openssl verify -x509_strict` of root and issuing CA, then pkilint on
+    /// each certificate and on the pair.
+    pub(crate) fn check_pair(
+        dir: &Path,
+        label: &str,
+        root: &Certificate,
+        issuing: &Certificate,
+    ) -> TestResult {
+        let root_pem = dir.join(format!("{label}-root.pem"));
+        let issuing_pem = dir.join(format!("{label}-issuing.pem"));
+        let root_der = dir.join(format!("{label}-root.der"));
+        let issuing_der = dir.join(format!("{label}-issuing.der"));
+        fs::write(&root_pem, to_pem(root)?)?;
+        fs::write(&issuing_pem, to_pem(issuing)?)?;
+        fs::write(&root_der, to_der(root)?)?;
+        fs::write(&issuing_der, to_der(issuing)?)?;
+
+        openssl_verify(&root_pem, &root_pem)?;
+        openssl_verify(&root_pem, &issuing_pem)?;
+
+        if let Some(bin) = pkilint_bin_dir()? {
+            let single = bin.join("lint_pkix_cert");
+            pkilint(&single, &[root_der.as_os_str()])?;
+            pkilint(&single, &[issuing_der.as_os_str()])?;
+            let chain = bin.join("lint_pkix_signer_signee_cert_chain");
+            pkilint(&chain, &[root_der.as_os_str(), issuing_der.as_os_str()])?;
+        }
+        Ok(())
+    }
+
+    fn openssl_verify(ca_file: &Path, cert: &Path) -> TestResult {
+        let output = Command::new("openssl")
+            .args(["verify", "-x509_strict", "-CAfile"])
+            .arg(ca_file)
+            .arg(cert)
+            .output()
+            .map_err(|e| format!("cannot run openssl (is it installed?): {e}"))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let expected = format!("{}: OK", cert.display());
+        if !output.status.success() || stdout.trim() != expected {
+            return Err(format!(
+                "openssl verify -x509_strict -CAfile {} {} failed:\n{stdout}{}",
+                ca_file.display(),
+                cert.display(),
+                String::from_utf8_lossy(&output.stderr)
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// The directory holding pkilint's CLIs, `None` only when the check is
+    /// explicitly skipped with `WALLET_SKIP_PKILINT=1`.
+    fn pkilint_bin_dir() -> Result<Option<PathBuf>, String> {
+        if pkilint_skipped() {
+            eprintln!("pkilint check skipped: WALLET_SKIP_PKILINT=1");
+            return Ok(None);
+        }
+        let dir = env::var_os("WALLET_PKILINT_BIN").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin"),
+            PathBuf::from,
+        );
+        if dir.join("lint_pkix_cert").is_file() {
+            Ok(Some(dir))
+        } else {
+            Err(format!(
+                "pkilint not found at {}/lint_pkix_cert. Install it with \
+                 `python3 -m venv .venv && .venv/bin/pip install pkilint` in the \
+                 workspace root, or point WALLET_PKILINT_BIN at the directory \
+                 holding lint_pkix_cert, or set WALLET_SKIP_PKILINT=1 to skip \
+                 this check explicitly",
+                dir.display()
+            ))
+        }
+    }
+
+    /// Runs one pkilint CLI over DER files; fails on ERROR or worse and
+    /// reports WARNING and NOTICE findings on stderr.
+    fn pkilint(cli: &Path, files: &[&OsStr]) -> TestResult {
+        let output = Command::new(cli)
+            .args(["lint", "-s", "ALL", "-f", "CSV", "--document-format", "DER"])
+            .args(files)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", cli.display()))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let mut lines = stdout.lines();
+        // pkilint's exit status counts findings, so success is judged from
+        // the report; a missing header means the tool itself failed.
+        if lines.next() != Some("node_path,validator,severity,code,message") {
+            return Err(format!(
+                "{} produced no report:\n{stdout}{}",
+                cli.display(),
+                String::from_utf8_lossy(&output.stderr)
+            )
+            .into());
+        }
+        let mut errors = Vec::new();
+        for line in lines.filter(|l| !l.trim().is_empty()) {
+            let severity = line.split(',').nth(2).unwrap_or("UNPARSED");
+            match severity {
+                "INFO" | "DEBUG" => {}
+                "WARNING" | "NOTICE" => eprintln!("pkilint {severity}: {line}"),
+                _ => errors.push(line.to_owned()),
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} {:?} reported:\n{}",
+                cli.display(),
+                files,
+                errors.join("\n")
+            )
+            .into())
+        }
+    }
+}
