@@ -1,0 +1,448 @@
+//! Connections and the pool: [`DbConnection`] (one diesel `MultiConnection`
+//! over SQLite and PostgreSQL, so one set of queries serves both),
+//! [`Database`] (an r2d2 pool of them, migrated on start) and
+//! [`write_transaction`].
+//!
+//! Owns the per-connection settings: on SQLite every new connection gets
+//! WAL, `synchronous=FULL`, `foreign_keys=ON` and a busy timeout; on
+//! PostgreSQL a `connect_timeout` is added to the URL when it has none, so an
+//! unreachable server turns into [`StorageError::Unavailable`] instead of a
+//! hang. It trusts the URL it is given (TLS settings for PostgreSQL belong in
+//! it, e.g. `sslmode=verify-full`) and never logs it.
+
+use std::fmt;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::r2d2::{
+    CustomizeConnection, HandleError, ManageConnection, Pool, PooledConnection, R2D2Connection,
+};
+use diesel::{Connection, PgConnection, SqliteConnection};
+
+use crate::error::StorageError;
+use crate::migrations;
+
+/// A connection to either backend. Queries in this crate take
+/// `&mut DbConnection`; match on it for backend-specific SQL.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    /// An embedded SQLite database file.
+    Sqlite(SqliteConnection),
+    /// A PostgreSQL server.
+    Postgres(PgConnection),
+}
+
+impl fmt::Debug for DbConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbConnection::Sqlite(_) => f.write_str("DbConnection::Sqlite"),
+            DbConnection::Postgres(_) => f.write_str("DbConnection::Postgres"),
+        }
+    }
+}
+
+impl DbConnection {
+    /// Which backend this connection talks to.
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConnection::Sqlite(_) => Backend::Sqlite,
+            DbConnection::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+/// The database backend in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Backend {
+    /// SQLite (embedded default).
+    Sqlite,
+    /// PostgreSQL (production, several instances may share it).
+    Postgres,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        })
+    }
+}
+
+/// A connection checked out of the [`Database`] pool; derefs to
+/// [`DbConnection`] and goes back to the pool on drop.
+pub type PooledConn = PooledConnection<ConnectionManager>;
+
+/// Pool and connection settings for [`Database::connect_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectOptions {
+    /// Maximum number of pooled connections (at least 1).
+    pub pool_size: u32,
+    /// How long [`Database::conn`] waits for a free or new connection before
+    /// giving up with [`StorageError::Unavailable`]; also the PostgreSQL
+    /// `connect_timeout` added to URLs that have none.
+    pub connection_timeout: Duration,
+    /// How long a SQLite statement waits for a lock held by another
+    /// connection before failing with [`StorageError::Unavailable`].
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl ConnectOptions {
+    /// Defaults (10 s connection timeout, 5 s SQLite busy timeout) with
+    /// `pool_size` connections.
+    pub fn new(pool_size: u32) -> Self {
+        Self {
+            pool_size,
+            connection_timeout: Duration::from_secs(10),
+            sqlite_busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The storage handle: a pool of migrated connections. Cheap to clone; all
+/// clones share the pool.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pool: Pool<ConnectionManager>,
+    backend: Backend,
+}
+
+impl Database {
+    /// Connects to `url` with a pool of at most `pool_size` connections and
+    /// applies pending migrations; see [`Database::connect_with`].
+    pub fn connect(url: &str, pool_size: u32) -> Result<Database, StorageError> {
+        Self::connect_with(url, &ConnectOptions::new(pool_size))
+    }
+
+    /// Connects to `url` (`sqlite://PATH`, `postgres://...` or
+    /// `postgresql://...`) and applies the pending embedded migrations of
+    /// that backend.
+    ///
+    /// The SQLite file is created when missing; its parent directory must
+    /// exist. Errors: [`StorageError::InvalidUrl`] and
+    /// [`StorageError::InvalidPoolSize`] for bad settings,
+    /// [`StorageError::Unavailable`] when the first connection fails,
+    /// [`StorageError::Migration`] when a migration fails.
+    pub fn connect_with(url: &str, options: &ConnectOptions) -> Result<Database, StorageError> {
+        if options.pool_size == 0 {
+            return Err(StorageError::InvalidPoolSize(options.pool_size));
+        }
+        let target = Target::parse(url, options.connection_timeout)?;
+        let backend = target.backend();
+        let manager = ConnectionManager { target };
+        let customizer = Customizer {
+            sqlite_busy_timeout: options.sqlite_busy_timeout,
+        };
+
+        // Connect once outside the pool: the error then carries the real
+        // cause instead of r2d2's "timed out", and migrations run before any
+        // pooled connection is handed out.
+        let mut first = manager.connect()?;
+        customizer.on_acquire(&mut first)?;
+        migrations::run_pending(&mut first)?;
+        drop(first);
+
+        let pool = Pool::builder()
+            .max_size(options.pool_size)
+            .connection_timeout(options.connection_timeout)
+            .connection_customizer(Box::new(customizer))
+            .error_handler(Box::new(TracingErrorHandler))
+            .build_unchecked(manager);
+        tracing::info!(%backend, pool_size = options.pool_size, "database ready");
+        Ok(Database { pool, backend })
+    }
+
+    /// Checks a connection out of the pool, waiting at most the connection
+    /// timeout; [`StorageError::Unavailable`] when none can be had.
+    pub fn conn(&self) -> Result<PooledConn, StorageError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs `SELECT 1` on a pooled connection (readiness check).
+    pub fn ping(&self) -> Result<(), StorageError> {
+        let mut conn = self.conn()?;
+        R2D2Connection::ping(&mut *conn).map_err(|e| match StorageError::from(e) {
+            StorageError::Query(e) => StorageError::Unavailable(Box::new(e)),
+            other => other,
+        })
+    }
+
+    /// Which backend the pool talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Maximum number of pooled connections.
+    pub fn pool_size(&self) -> u32 {
+        self.pool.max_size()
+    }
+}
+
+/// Runs `f` in a transaction meant to write: `BEGIN IMMEDIATE` on SQLite, so
+/// the write lock is taken up front and a concurrent writer waits on the busy
+/// timeout instead of failing half-way with `SQLITE_BUSY`; a plain `BEGIN`
+/// (read committed) on PostgreSQL. Commits when `f` returns `Ok`, rolls back
+/// otherwise. Called inside another transaction, `f` runs in a savepoint of
+/// it (and the outer transaction decides the commit).
+///
+/// Read-only or single-statement work needs no transaction.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConnection::Sqlite(inner) => {
+            match AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE") {
+                Ok(()) => {}
+                Err(diesel::result::Error::AlreadyInTransaction) => return conn.transaction(f),
+                Err(err) => return Err(err.into()),
+            }
+        }
+        // BEGIN, or a savepoint when nested.
+        DbConnection::Postgres(_) => return conn.transaction(f),
+    }
+    type Tm = <DbConnection as Connection>::TransactionManager;
+    match f(conn) {
+        Ok(value) => {
+            <Tm as TransactionManager<DbConnection>>::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(err) => match <Tm as TransactionManager<DbConnection>>::rollback_transaction(conn) {
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(err),
+            Err(rollback) => Err(rollback.into()),
+        },
+    }
+}
+
+/// Where new connections go. The PostgreSQL URL may hold a password: it is
+/// never printed.
+#[derive(Clone)]
+enum Target {
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl Target {
+    fn parse(url: &str, connect_timeout: Duration) -> Result<Target, StorageError> {
+        const EXPECTED: &str = "expected sqlite://PATH, postgres://... or postgresql://...";
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(StorageError::InvalidUrl(format!(
+                    "sqlite:// URL has no path; {EXPECTED}"
+                )));
+            }
+            if path.starts_with(":memory:") || path.contains("mode=memory") {
+                return Err(StorageError::InvalidUrl(
+                    "an in-memory SQLite database cannot back a connection pool; use a file"
+                        .to_owned(),
+                ));
+            }
+            return Ok(Target::Sqlite(url.to_owned()));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            if let Some(host) = postgres_host(url)
+                && !is_loopback(host)
+                && !url.contains("sslmode=verify-full")
+            {
+                tracing::warn!(
+                    "PostgreSQL URL for a non-local host without sslmode=verify-full: \
+                     the server's certificate is not verified"
+                );
+            }
+            return Ok(Target::Postgres(with_connect_timeout(url, connect_timeout)));
+        }
+        let reason = match url.split_once("://") {
+            Some((scheme, _))
+                if !scheme.is_empty()
+                    && scheme.len() <= 16
+                    && scheme
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) =>
+            {
+                format!("unsupported scheme {scheme:?}; {EXPECTED}")
+            }
+            _ => format!("no recognised scheme; {EXPECTED}"),
+        };
+        Err(StorageError::InvalidUrl(reason))
+    }
+
+    fn backend(&self) -> Backend {
+        match self {
+            Target::Sqlite(_) => Backend::Sqlite,
+            Target::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Sqlite(url) => f.debug_tuple("Sqlite").field(url).finish(),
+            Target::Postgres(_) => f.write_str("Postgres(<redacted url>)"),
+        }
+    }
+}
+
+/// The host part of a `postgres://` URL (none for a Unix socket URL).
+fn postgres_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next()?
+    } else {
+        host_port.split(':').next()?
+    };
+    (!host.is_empty()).then_some(host)
+}
+
+fn is_loopback(host: &str) -> bool {
+    matches!(host, "localhost" | "127.0.0.1" | "::1")
+        || host.starts_with('/')
+        || host.starts_with("%2F")
+}
+
+/// Adds `connect_timeout` (whole seconds, at least 2 as libpq requires) to a
+/// libpq URL that does not set one.
+fn with_connect_timeout(url: &str, timeout: Duration) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_owned();
+    }
+    let secs = timeout.as_secs().max(2);
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}connect_timeout={secs}")
+}
+
+/// The r2d2 connection manager behind [`Database`]: makes connections of the
+/// configured backend (unlike the derived `establish`, which would guess
+/// from the URL). Made only by [`Database::connect_with`].
+#[derive(Debug)]
+pub struct ConnectionManager {
+    target: Target,
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, diesel::r2d2::Error> {
+        match &self.target {
+            Target::Sqlite(url) => SqliteConnection::establish(url).map(DbConnection::Sqlite),
+            Target::Postgres(url) => PgConnection::establish(url).map(DbConnection::Postgres),
+        }
+        .map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        R2D2Connection::ping(conn).map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        std::thread::panicking() || R2D2Connection::is_broken(conn)
+    }
+}
+
+/// Per-connection settings, applied to every new connection.
+#[derive(Debug, Clone, Copy)]
+struct Customizer {
+    sqlite_busy_timeout: Duration,
+}
+
+impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for Customizer {
+    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        match conn {
+            DbConnection::Sqlite(c) => {
+                let busy_ms = self.sqlite_busy_timeout.as_millis().min(i32::MAX as u128);
+                // busy_timeout first, so the WAL switch itself waits for
+                // other connections instead of failing.
+                c.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {busy_ms};\
+                     PRAGMA journal_mode = WAL;\
+                     PRAGMA synchronous = FULL;\
+                     PRAGMA foreign_keys = ON;"
+                ))
+                .map_err(diesel::r2d2::Error::QueryError)
+            }
+            DbConnection::Postgres(_) => Ok(()),
+        }
+    }
+}
+
+/// Sends r2d2's background connection errors to `tracing`.
+#[derive(Debug, Clone, Copy)]
+struct TracingErrorHandler;
+
+impl HandleError<diesel::r2d2::Error> for TracingErrorHandler {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        tracing::warn!(%error, "database connection attempt failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{Target, postgres_host, with_connect_timeout};
+    use crate::{Backend, StorageError};
+
+    #[test]
+    fn urls_pick_the_backend() {
+        let t = Duration::from_secs(5);
+        assert!(matches!(
+            Target::parse("sqlite://data/wallet.db", t).map(|t| t.backend()),
+            Ok(Backend::Sqlite)
+        ));
+        assert!(matches!(
+            Target::parse("postgres://u@h/db", t).map(|t| t.backend()),
+            Ok(Backend::Postgres)
+        ));
+        assert!(matches!(
+            Target::parse("postgresql://u@h/db", t).map(|t| t.backend()),
+            Ok(Backend::Postgres)
+        ));
+        for bad in [
+            "mysql://u:secret@h/db",
+            "data/wallet.db",
+            "sqlite://",
+            "sqlite://:memory:",
+            "",
+        ] {
+            let err = Target::parse(bad, t).map(|t| t.backend());
+            assert!(
+                matches!(&err, Err(StorageError::InvalidUrl(msg)) if !msg.contains("secret")),
+                "{bad:?} gave {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn postgres_urls_get_a_connect_timeout() {
+        let t = Duration::from_secs(7);
+        assert_eq!(
+            with_connect_timeout("postgres://h/db", t),
+            "postgres://h/db?connect_timeout=7"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://h/db?sslmode=require", t),
+            "postgres://h/db?sslmode=require&connect_timeout=7"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://h/db?connect_timeout=1", t),
+            "postgres://h/db?connect_timeout=1"
+        );
+    }
+
+    #[test]
+    fn postgres_host_is_found() {
+        assert_eq!(
+            postgres_host("postgres://u:p@db.example:5432/x"),
+            Some("db.example")
+        );
+        assert_eq!(postgres_host("postgres://127.0.0.1/x"), Some("127.0.0.1"));
+        assert_eq!(postgres_host("postgres://[::1]:5432/x"), Some("::1"));
+        assert_eq!(postgres_host("postgres:///x?host=/run/postgresql"), None);
+    }
+}

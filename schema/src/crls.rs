@@ -1,0 +1,46 @@
+//! The `crls` table: every CRL signed, per issuing key, by CRL number.
+//!
+//! The (issuer key, CRL number) pair is the primary key, so a CRL number is
+//! never reused for one issuer; the newest CRL of an issuer is the one with
+//! the highest number.
+
+use diesel::prelude::*;
+
+use crate::connection::DbConnection;
+use crate::error::StorageError;
+use crate::ids::KeyId;
+use crate::schema::crls;
+
+/// A row of `crls` (no generated columns: inserted as read).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = crls)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct Crl {
+    /// Key id of the CA key that signed it.
+    pub issuer_key_id: KeyId,
+    /// The cRLNumber extension value.
+    pub crl_number: i64,
+    /// thisUpdate (unix seconds).
+    pub this_update: i64,
+    /// nextUpdate (unix seconds).
+    pub next_update: i64,
+    /// The DER CRL.
+    pub der: Vec<u8>,
+}
+
+/// Stores a signed CRL. A number already used for the issuer is a
+/// [`StorageError::UniqueViolation`] (`crls_pkey`).
+pub fn insert(conn: &mut DbConnection, crl: &Crl) -> Result<(), StorageError> {
+    diesel::insert_into(crls::table).values(crl).execute(conn)?;
+    Ok(())
+}
+
+/// The CRL of `issuer_key_id` with the highest number.
+pub fn latest(conn: &mut DbConnection, issuer_key_id: &KeyId) -> Result<Option<Crl>, StorageError> {
+    Ok(crls::table
+        .filter(crls::issuer_key_id.eq(issuer_key_id))
+        .order(crls::crl_number.desc())
+        .select(Crl::as_select())
+        .first(conn)
+        .optional()?)
+}

@@ -1,0 +1,144 @@
+//! The `identities` table: enrolled persons.
+//!
+//! The national ID number is never stored: only `dedup_hmac`, its HMAC made
+//! by the `dedup-hmac` key inside the HSM. The database allows one active
+//! identity per HMAC (partial unique index
+//! `identities_one_active_per_person`); revoked identities keep their HMAC
+//! for history. Personal data (name, birth date, address) is left out of
+//! `Debug` output so it cannot reach logs by accident.
+
+use std::fmt;
+
+use diesel::prelude::*;
+
+use crate::connection::DbConnection;
+use crate::error::StorageError;
+use crate::ids::{IdentityId, StaffId, text_enum};
+use crate::schema::identities;
+
+text_enum! {
+    /// Whether an identity is in force.
+    pub enum IdentityStatus {
+        /// The person's current identity.
+        Active => "active",
+        /// Revoked; another identity may be enrolled for the person.
+        Revoked => "revoked",
+    }
+}
+
+/// A row of `identities`.
+#[derive(Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = identities)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct Identity {
+    /// UUID, the subject serialNumber of all the person's certificates.
+    pub id: IdentityId,
+    /// HMAC of the normalised national ID number.
+    pub dedup_hmac: Vec<u8>,
+    /// Full name.
+    pub full_name: String,
+    /// Date of birth, `YYYY-MM-DD`.
+    pub birth_date: String,
+    /// Postal address.
+    pub address: String,
+    /// Status.
+    pub status: IdentityStatus,
+    /// Enrolment time.
+    pub created_at: i64,
+    /// The officer who enrolled the person.
+    pub created_by: StaffId,
+    /// When the identity was revoked.
+    pub revoked_at: Option<i64>,
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity")
+            .field("id", &self.id)
+            .field("status", &self.status)
+            .field("created_at", &self.created_at)
+            .field("created_by", &self.created_by)
+            .field("revoked_at", &self.revoked_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An identity to enrol (active).
+#[derive(Clone, PartialEq, Eq, Insertable)]
+#[diesel(table_name = identities)]
+pub struct NewIdentity {
+    /// Fresh UUID.
+    pub id: IdentityId,
+    /// HMAC of the normalised national ID number.
+    pub dedup_hmac: Vec<u8>,
+    /// Full name.
+    pub full_name: String,
+    /// Date of birth, `YYYY-MM-DD` (the database checks the form).
+    pub birth_date: String,
+    /// Postal address.
+    pub address: String,
+    /// Enrolment time.
+    pub created_at: i64,
+    /// The enrolling officer.
+    pub created_by: StaffId,
+}
+
+impl fmt::Debug for NewIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewIdentity")
+            .field("id", &self.id)
+            .field("created_at", &self.created_at)
+            .field("created_by", &self.created_by)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Enrols an identity as active. When the person already has an active
+/// identity this is a [`StorageError::UniqueViolation`] with constraint
+/// `identities_one_active_per_person` (map to 409).
+pub fn insert(conn: &mut DbConnection, new: &NewIdentity) -> Result<Identity, StorageError> {
+    Ok(diesel::insert_into(identities::table)
+        .values((new, identities::status.eq(IdentityStatus::Active)))
+        // `as_returning()` does not compile for the MultiConnection backend;
+        // the row struct lists the columns in table order instead.
+        .returning(identities::all_columns)
+        .get_result::<Identity>(conn)?)
+}
+
+/// The identity `id`.
+pub fn by_id(conn: &mut DbConnection, id: &IdentityId) -> Result<Option<Identity>, StorageError> {
+    Ok(identities::table
+        .find(id)
+        .select(Identity::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The active identity with this dedup HMAC, if any.
+pub fn active_by_dedup_hmac(
+    conn: &mut DbConnection,
+    dedup_hmac: &[u8],
+) -> Result<Option<Identity>, StorageError> {
+    Ok(identities::table
+        .filter(identities::dedup_hmac.eq(dedup_hmac))
+        .filter(identities::status.eq(IdentityStatus::Active))
+        .select(Identity::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Revokes the active identity `id` at `at`. Returns `false` when there is
+/// no active identity `id`.
+pub fn revoke(conn: &mut DbConnection, id: &IdentityId, at: i64) -> Result<bool, StorageError> {
+    let changed = diesel::update(
+        identities::table
+            .filter(identities::id.eq(id))
+            .filter(identities::status.eq(IdentityStatus::Active)),
+    )
+    .set((
+        identities::status.eq(IdentityStatus::Revoked),
+        identities::revoked_at.eq(Some(at)),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
+}

@@ -1,0 +1,1202 @@
+//! Storage integration tests: every test body runs twice, once against a
+//! fresh SQLite file in a temporary directory (`sqlite::*`) and once against
+//! a fresh PostgreSQL database from `wallet_testkit::PgTestDb`
+//! (`postgres::*`; server from `WALLET_TEST_POSTGRES_URL`, default the local
+//! one). Each test makes its own database, so they run in parallel under
+//! `cargo test` and one per process under nextest.
+
+use std::error::Error;
+use std::time::Duration;
+
+use diesel::QueryableByName;
+use diesel::RunQueryDsl;
+use diesel::sql_types::Text;
+use schema::credentials::{self, CredentialKind, CredentialStatus, NewCredential};
+use schema::identities::{self, IdentityStatus, NewIdentity};
+use schema::intents::{self, IntentState, NewIssuanceIntent};
+use schema::keys::{self, Key, KeyPurpose, KeyState, NewKey};
+use schema::ledger::{self, Checkpoint, LedgerLeaf, LedgerNode, NewQueuedLeaf};
+use schema::staff::{self, NewStaff, StaffRole};
+use schema::{
+    Backend, ConnectOptions, Database, DbConnection, IdentityId, KeyId, Serial, StaffId,
+    StorageError, crls, migrations, write_transaction,
+};
+use wallet_testkit::PgTestDb;
+
+type TestResult = Result<(), Box<dyn Error>>;
+
+/// A migrated database and what keeps it alive. `db` is declared first so
+/// the pool closes before the database or directory goes away.
+struct Fixture {
+    db: Database,
+    _dir: Option<tempfile::TempDir>,
+    _pg: Option<PgTestDb>,
+}
+
+impl Fixture {
+    fn sqlite() -> Result<Fixture, Box<dyn Error>> {
+        Self::sqlite_with(&ConnectOptions::new(4))
+    }
+
+    fn sqlite_with(options: &ConnectOptions) -> Result<Fixture, Box<dyn Error>> {
+        let dir = tempfile::Builder::new()
+            .prefix("onevisit-schema-")
+            .tempdir()?;
+        let url = format!("sqlite://{}", dir.path().join("wallet.db").display());
+        let db = Database::connect_with(&url, options)?;
+        Ok(Fixture {
+            db,
+            _dir: Some(dir),
+            _pg: None,
+        })
+    }
+
+    fn postgres() -> Result<Fixture, Box<dyn Error>> {
+        Self::postgres_with(&ConnectOptions::new(4))
+    }
+
+    fn postgres_with(options: &ConnectOptions) -> Result<Fixture, Box<dyn Error>> {
+        let pg = PgTestDb::new();
+        let db = Database::connect_with(pg.url(), options)?;
+        Ok(Fixture {
+            db,
+            _dir: None,
+            _pg: Some(pg),
+        })
+    }
+}
+
+/// Declares `sqlite::<name>` and `postgres::<name>` tests for each body
+/// `fn <name>(&Fixture) -> TestResult`.
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() -> super::TestResult {
+                    let fixture = super::Fixture::sqlite()?;
+                    assert_eq!(fixture.db.backend(), schema::Backend::Sqlite);
+                    super::$name(&fixture)
+                }
+            )+
+        }
+
+        mod postgres {
+            $(
+                #[test]
+                fn $name() -> super::TestResult {
+                    let fixture = super::Fixture::postgres()?;
+                    assert_eq!(fixture.db.backend(), schema::Backend::Postgres);
+                    super::$name(&fixture)
+                }
+            )+
+        }
+    };
+}
+
+on_both_backends!(
+    migrations_run_once,
+    migrations_redo,
+    unique_constraint_names_match_the_migrations,
+    ping_works,
+    keys_insert_list_active,
+    key_state_moves,
+    one_active_key_per_purpose,
+    failed_rotation_rolls_back,
+    staff_lookup_ignores_disabled,
+    staff_constraints,
+    identity_dedup_unique_among_active,
+    credential_license_number_unique_per_type,
+    serials_unique_across_intents_and_credentials,
+    ledger_tables,
+    crls_by_issuer,
+    pool_timeout_is_unavailable,
+);
+
+// ---------------------------------------------------------------- builders
+
+const T0: i64 = 1_790_000_000;
+
+#[expect(clippy::expect_used, reason = "fixed, well-formed test data")]
+fn key_id(n: u8) -> KeyId {
+    KeyId::from_bytes(&[0xab, n, 0x01, 0x02]).expect("non-empty")
+}
+
+fn new_key(purpose: KeyPurpose, generation: i32, state: KeyState, id: u8) -> NewKey {
+    NewKey {
+        purpose,
+        generation,
+        key_id: key_id(id),
+        label: purpose.label(generation),
+        state,
+        spki: (purpose != KeyPurpose::DedupHmac).then(|| vec![0x30, id]),
+        certificate: None,
+        not_before: None,
+        not_after: None,
+        created_at: T0,
+        activated_at: (state == KeyState::Active).then_some(T0),
+    }
+}
+
+fn new_staff(name: &str, role: StaffRole, department: Option<&str>) -> NewStaff {
+    NewStaff {
+        name: name.to_owned(),
+        role,
+        department: department.map(str::to_owned),
+        token_hash: format!("hash-of-{name}").into_bytes(),
+        created_at: T0,
+    }
+}
+
+#[expect(clippy::expect_used, reason = "fixed, well-formed test data")]
+fn identity_id(n: u8) -> IdentityId {
+    IdentityId::parse(&format!("00000000-0000-4000-8000-0000000000{n:02x}")).expect("a UUID")
+}
+
+fn new_identity(n: u8, hmac: &[u8], by: StaffId) -> NewIdentity {
+    NewIdentity {
+        id: identity_id(n),
+        dedup_hmac: hmac.to_vec(),
+        full_name: format!("Person {n}"),
+        birth_date: "1990-04-01".to_owned(),
+        address: "1 Main Street".to_owned(),
+        created_at: T0,
+        created_by: by,
+    }
+}
+
+#[expect(clippy::expect_used, reason = "fixed, well-formed test data")]
+fn serial(n: u16) -> Serial {
+    Serial::from_bytes(&[0x4f, (n >> 8) as u8, n as u8, 0x99]).expect("non-empty")
+}
+
+/// Staff, an active identity CA and licence CA key, and one identity.
+struct World {
+    officer: StaffId,
+    identity_ca: KeyId,
+    license_ca: KeyId,
+    holder: IdentityId,
+}
+
+fn world(conn: &mut DbConnection) -> Result<World, Box<dyn Error>> {
+    let officer = staff::insert(
+        conn,
+        &new_staff("alice", StaffRole::Officer, Some("market-regulation")),
+    )?;
+    let ica = keys::insert(
+        conn,
+        &new_key(KeyPurpose::IdentityCa, 1, KeyState::Active, 10),
+    )?;
+    let lca = keys::insert(
+        conn,
+        &new_key(KeyPurpose::LicenseCa, 1, KeyState::Active, 11),
+    )?;
+    let holder = identities::insert(conn, &new_identity(1, b"hmac-1", officer.id))?;
+    Ok(World {
+        officer: officer.id,
+        identity_ca: ica.key_id,
+        license_ca: lca.key_id,
+        holder: holder.id,
+    })
+}
+
+fn intent(w: &World, serial: &Serial, license_type: Option<&str>) -> NewIssuanceIntent {
+    NewIssuanceIntent {
+        serial: serial.clone(),
+        identity_id: w.holder.clone(),
+        kind: if license_type.is_some() {
+            CredentialKind::License
+        } else {
+            CredentialKind::Identity
+        },
+        license_type: license_type.map(str::to_owned),
+        issuer_key_id: if license_type.is_some() {
+            w.license_ca.clone()
+        } else {
+            w.identity_ca.clone()
+        },
+        created_at: T0,
+        created_by: w.officer,
+    }
+}
+
+fn credential(w: &World, serial: &Serial, license: Option<(&str, &str)>) -> NewCredential {
+    let digest = format!("{:0>64}", serial.as_str());
+    NewCredential {
+        serial: serial.clone(),
+        identity_id: w.holder.clone(),
+        kind: if license.is_some() {
+            CredentialKind::License
+        } else {
+            CredentialKind::Identity
+        },
+        license_type: license.map(|(t, _)| t.to_owned()),
+        license_number: license.map(|(_, n)| n.to_owned()),
+        issuer_key_id: if license.is_some() {
+            w.license_ca.clone()
+        } else {
+            w.identity_ca.clone()
+        },
+        certificate: vec![0x30, 0x82, 0x01],
+        cert_sha256: digest,
+        not_before: T0,
+        not_after: T0 + 86_400 * 365,
+        created_at: T0,
+        created_by: w.officer,
+    }
+}
+
+/// Records the intent and the credential, as issuance does.
+fn issue(
+    conn: &mut DbConnection,
+    w: &World,
+    serial: &Serial,
+    license: Option<(&str, &str)>,
+) -> Result<credentials::Credential, StorageError> {
+    write_transaction(conn, |conn| {
+        intents::insert(conn, &intent(w, serial, license.map(|(t, _)| t)))?;
+        let stored = credentials::insert(conn, &credential(w, serial, license))?;
+        intents::resolve(conn, serial, IntentState::Completed, T0 + 1)?;
+        Ok(stored)
+    })
+}
+
+#[expect(clippy::panic, reason = "test assertion")]
+fn assert_unique(result: Result<impl std::fmt::Debug, StorageError>, constraint: &str) {
+    match result {
+        Err(err @ StorageError::UniqueViolation { .. }) => {
+            assert_eq!(err.unique_constraint(), Some(constraint), "{err:?}");
+        }
+        other => panic!("expected unique violation of {constraint}, got {other:?}"),
+    }
+}
+
+fn assert_constraint(result: Result<impl std::fmt::Debug, StorageError>) {
+    assert!(
+        matches!(result, Err(StorageError::ConstraintViolation(_))),
+        "expected a constraint violation, got {result:?}"
+    );
+}
+
+// ---------------------------------------------------------------- migrations
+
+fn migrations_run_once(f: &Fixture) -> TestResult {
+    let mut conn = f.db.conn()?;
+    let applied = migrations::applied(&mut conn)?;
+    assert_eq!(applied, vec!["20261121000000".to_owned()]);
+    // Running again applies nothing; tables are there and empty.
+    assert!(migrations::run_pending(&mut conn)?.is_empty());
+    assert!(keys::list_all(&mut conn)?.is_empty());
+    assert!(staff::list(&mut conn)?.is_empty());
+    Ok(())
+}
+
+fn migrations_redo(f: &Fixture) -> TestResult {
+    let mut conn = f.db.conn()?;
+    staff::insert(&mut conn, &new_staff("before", StaffRole::Ops, None))?;
+
+    let reverted = migrations::danger_revert_all(&mut conn)?;
+    assert_eq!(reverted, vec!["20261121000000".to_owned()]);
+    assert!(migrations::applied(&mut conn)?.is_empty());
+    // Every table is gone.
+    assert!(matches!(
+        staff::list(&mut conn),
+        Err(StorageError::Query(_))
+    ));
+    assert!(matches!(
+        ledger::tree_size(&mut conn),
+        Err(StorageError::Query(_))
+    ));
+
+    let applied = migrations::run_pending(&mut conn)?;
+    assert_eq!(applied, vec!["20261121000000".to_owned()]);
+    assert!(staff::list(&mut conn)?.is_empty());
+    staff::insert(&mut conn, &new_staff("after", StaffRole::Ops, None))?;
+    assert_eq!(staff::list(&mut conn)?.len(), 1);
+    drop(conn);
+
+    // A second pool on the same database finds nothing to do.
+    assert!(
+        f.db.conn()
+            .map(|mut c| migrations::run_pending(&mut c))??
+            .is_empty()
+    );
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+/// The unique constraint names reported on SQLite (mapped from column
+/// lists) cover exactly the unique constraints and indexes of both schemas.
+fn unique_constraint_names_match_the_migrations(f: &Fixture) -> TestResult {
+    let mut expected: Vec<String> = migrations::unique_constraint_names()
+        .map(str::to_owned)
+        .collect();
+    expected.sort();
+    let mut conn = f.db.conn()?;
+    let mut found: Vec<String> = match &mut *conn {
+        DbConnection::Postgres(pg) => diesel::sql_query(
+            "SELECT indexname AS name FROM pg_indexes \
+             WHERE schemaname = current_schema() AND indexdef LIKE 'CREATE UNIQUE INDEX%' \
+               AND tablename <> '__diesel_schema_migrations'",
+        )
+        .load::<Name>(pg)?
+        .into_iter()
+        .map(|n| n.name)
+        .collect(),
+        DbConnection::Sqlite(sqlite) => {
+            // Column lists of every unique index, as SQLite's error
+            // messages print them, then mapped like StorageError does.
+            let lists = diesel::sql_query(
+                "SELECT (SELECT group_concat(m.name || '.' || ii.name, ', ') \
+                         FROM (SELECT * FROM pragma_index_info(il.name) ORDER BY seqno) ii) AS name \
+                 FROM sqlite_master m, pragma_index_list(m.name) il \
+                 WHERE m.type = 'table' AND il.\"unique\" = 1 \
+                   AND m.name NOT IN ('__diesel_schema_migrations', 'sqlite_sequence')",
+            )
+            .load::<Name>(sqlite)?;
+            let mut names = Vec::new();
+            for list in lists {
+                // Map the column list exactly as a real violation is mapped.
+                let message = format!("UNIQUE constraint failed: {}", list.name);
+                let err = StorageError::from(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    Box::new(message),
+                ));
+                let name = err.unique_constraint().unwrap_or("unknown").to_owned();
+                assert_ne!(
+                    name, "unknown",
+                    "no constraint name for SQLite unique index on {}",
+                    list.name
+                );
+                names.push(name);
+            }
+            // INTEGER PRIMARY KEYs are the rowid, not an index.
+            names.extend(["keys_pkey", "ledger_queue_pkey", "staff_pkey"].map(str::to_owned));
+            names
+        }
+    };
+    found.sort();
+    assert_eq!(found, expected);
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct Pragma {
+    #[diesel(sql_type = Text)]
+    value: String,
+}
+
+/// Every pooled SQLite connection, not just the first, has the settings.
+#[test]
+fn sqlite_pragmas_are_set() -> TestResult {
+    let f = Fixture::sqlite()?;
+    let mut held = Vec::new();
+    for _ in 0..f.db.pool_size() {
+        held.push(f.db.conn()?);
+    }
+    for conn in &mut held {
+        let DbConnection::Sqlite(c) = &mut **conn else {
+            return Err("not a SQLite connection".into());
+        };
+        let mut pragma = |sql: &str| -> Result<String, diesel::result::Error> {
+            diesel::sql_query(sql)
+                .get_result::<Pragma>(c)
+                .map(|p| p.value)
+        };
+        assert_eq!(
+            pragma("SELECT journal_mode AS value FROM pragma_journal_mode")?,
+            "wal"
+        );
+        assert_eq!(
+            pragma("SELECT CAST(foreign_keys AS TEXT) AS value FROM pragma_foreign_keys")?,
+            "1"
+        );
+        // FULL = 2
+        assert_eq!(
+            pragma("SELECT CAST(synchronous AS TEXT) AS value FROM pragma_synchronous")?,
+            "2"
+        );
+        assert_eq!(
+            pragma("SELECT CAST(timeout AS TEXT) AS value FROM pragma_busy_timeout")?,
+            "5000"
+        );
+    }
+    Ok(())
+}
+
+fn ping_works(f: &Fixture) -> TestResult {
+    f.db.ping()?;
+    f.db.ping()?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- keys
+
+fn keys_insert_list_active(f: &Fixture) -> TestResult {
+    let mut conn = f.db.conn()?;
+    let conn = &mut *conn;
+    assert_eq!(keys::active(conn, KeyPurpose::Root)?, None);
+    assert_eq!(keys::latest_generation(conn, KeyPurpose::Root)?, None);
+
+    let ledger_key = keys::insert(conn, &new_key(KeyPurpose::Ledger, 1, KeyState::Active, 3))?;
+    let root = keys::insert(conn, &new_key(KeyPurpose::Root, 1, KeyState::Active, 1))?;
+    let hmac = keys::insert(
+        conn,
+        &new_key(KeyPurpose::DedupHmac, 1, KeyState::Active, 4),
+    )?;
+    let pending = keys::insert(conn, &new_key(KeyPurpose::Root, 2, KeyState::Pending, 2))?;
+
+    // What went in comes back, field for field.
+    assert_eq!(root.purpose, KeyPurpose::Root);
+    assert_eq!(root.label, "onevisit/root/1");
+    assert_eq!(root.key_id, key_id(1));
+    assert_eq!(root.state, KeyState::Active);
+    assert_eq!(root.spki, Some(vec![0x30, 1]));
+    assert_eq!(root.activated_at, Some(T0));
+    assert_eq!(hmac.spki, None);
+    assert!(pending.id > root.id);
+
+    let all = keys::list_all(conn)?;
+    let order: Vec<(KeyPurpose, i32)> = all.iter().map(|k| (k.purpose, k.generation)).collect();
+    assert_eq!(
+        order,
+        vec![
+            (KeyPurpose::DedupHmac, 1),
+            (KeyPurpose::Ledger, 1),
+            (KeyPurpose::Root, 1),
+            (KeyPurpose::Root, 2),
+        ]
+    );
+    assert_eq!(keys::active(conn, KeyPurpose::Root)?, Some(root.clone()));
+    assert_eq!(keys::active(conn, KeyPurpose::Ledger)?, Some(ledger_key));
+    assert_eq!(keys::active(conn, KeyPurpose::IdentityCa)?, None);
+    assert_eq!(
+        keys::by_label(conn, "onevisit/root/2")?,
+        Some(pending.clone())
+    );
+    assert_eq!(keys::by_label(conn, "onevisit/root/9")?, None);
+    assert_eq!(keys::by_key_id(conn, &key_id(1))?, Some(root.clone()));
+    assert_eq!(keys::by_key_id(conn, &key_id(99))?, None);
+    assert_eq!(keys::latest_generation(conn, KeyPurpose::Root)?, Some(2));
+
+    assert!(keys::set_certificate(
+        conn,
+        root.id,
+        &[0x30, 0x03],
+        T0,
+        T0 + 10
+    )?);
+    let with_cert: Option<Key> = keys::by_label(conn, "onevisit/root/1")?;
+    assert_eq!(
+        with_cert.and_then(|k| k.certificate),
+        Some(vec![0x30, 0x03])
+    );
+
+    // Same generation (and so, by the label check, same label) twice:
+    // either constraint may be the one reported.
+    let err = keys::insert(conn, &new_key(KeyPurpose::Root, 2, KeyState::Pending, 9));
+    assert!(
+        matches!(
+            err.as_ref().map_err(StorageError::unique_constraint),
+            Err(Some("keys_label_key" | "keys_purpose_generation_key"))
+        ),
+        "{err:?}"
+    );
+    let mut reused_id = new_key(KeyPurpose::Ocsp, 1, KeyState::Pending, 1);
+    reused_id.key_id = key_id(1);
+    assert_unique(keys::insert(conn, &reused_id), "keys_key_id_key");
+    // A label that does not match purpose and generation.
+    let mut bad_label = new_key(KeyPurpose::Ocsp, 1, KeyState::Pending, 20);
+    bad_label.label = "onevisit/root/7".to_owned();
+    assert_constraint(keys::insert(conn, &bad_label));
+    // The HMAC secret has no public key.
+    let mut hmac_with_spki = new_key(KeyPurpose::DedupHmac, 2, KeyState::Pending, 21);
+    hmac_with_spki.spki = Some(vec![1]);
+    assert_constraint(keys::insert(conn, &hmac_with_spki));
+    Ok(())
+}
+
+fn key_state_moves(f: &Fixture) -> TestResult {
+    let mut conn = f.db.conn()?;
+    let conn = &mut *conn;
+    let k = keys::insert(conn, &new_key(KeyPurpose::Ocsp, 1, KeyState::Pending, 1))?;
+    assert!(
+        !keys::set_state(conn, k.id, KeyState::Retired, T0 + 1)?,
+        "pending -> retired"
+    );
+    assert!(!keys::set_state(conn, k.id, KeyState::Pending, T0 + 1)?);
+    assert!(keys::set_state(conn, k.id, KeyState::Active, T0 + 2)?);
+    assert!(
+        !keys::set_state(conn, k.id, KeyState::Active, T0 + 3)?,
+        "already active"
+    );
+    assert!(
+        !keys::set_state(conn, k.id, KeyState::Destroyed, T0 + 3)?,
+        "active -> destroyed"
+    );
+    assert!(keys::set_state(conn, k.id, KeyState::Retired, T0 + 4)?);
+    assert!(keys::set_state(conn, k.id, KeyState::Destroyed, T0 + 5)?);
+    let k = keys::by_key_id(conn, &k.key_id)?;
+    assert_eq!(
+        k.map(|k| (k.state, k.activated_at, k.retired_at)),
+        Some((KeyState::Destroyed, Some(T0 + 2), Some(T0 + 4)))
+    );
+    assert!(!keys::set_state(
+        conn,
+        schema::KeyRowId(999_999),
+        KeyState::Active,
+        T0
+    )?);
+    Ok(())
+}
+
+fn one_active_key_per_purpose(f: &Fixture) -> TestResult {
+    let mut conn = f.db.conn()?;
+    let conn = &mut *conn;
+    let old = keys::insert(
+        conn,
+        &new_key(KeyPurpose::IdentityCa, 1, KeyState::Active, 1),
+    )?;
+    // A second active key of the purpose is refused, by insert or by update.
+    assert_unique(
+        keys::insert(
+            conn,
+            &new_key(KeyPurpose::IdentityCa, 2, KeyState::Active, 2),
+        ),
+        "keys_one_active_per_purpose",
+    );
+    let new = keys::insert(
+        conn,
+        &new_key(KeyPurpose::IdentityCa, 2, KeyState::Pending, 2),
+    )?;
+    assert_unique(
+        keys::set_state(conn, new.id, KeyState::Active, T0 + 1),
+        "keys_one_active_per_purpose",
+    );
+    // Other purposes are independent.
+    keys::insert(
+        conn,
+        &new_key(KeyPurpose::LicenseCa, 1, KeyState::Active, 3),
+    )?;
+
+    // Rotation: retire, then activate, in one transaction.
+    write_transaction(conn, |conn| -> Result<(), StorageError> {
+        assert!(keys::set_state(conn, old.id, KeyState::Retired, T0 + 2)?);
+        assert!(keys::set_state(conn, new.id, KeyState::Active, T0 + 2)?);
+        Ok(())
+    })?;
+    let active = keys::active(conn, KeyPurpose::IdentityCa)?;
+    assert_eq!(active.map(|k| k.id), Some(new.id));
+    let states: Vec<(i32, KeyState)> = keys::list_all(conn)?
+        .into_iter()
+        .filter(|k| k.purpose == KeyPurpose::IdentityCa)
+        .map(|k| (k.generation, k.state))
+        .collect();
+    assert_eq!(states, vec![(1, KeyState::Retired), (2, KeyState::Active)]);
+    // Several retired keys of one purpose are fine.
+    let third = keys::insert(
+        conn,
+        &new_key(KeyPurpose::IdentityCa, 3, KeyState::Pending, 4),
+    )?;
+    write_transaction(conn, |conn| -> Result<(), StorageError> {
+        keys::set_state(conn, new.id, KeyState::Retired, T0 + 3)?;
+        keys::set_state(conn, third.id, KeyState::Active, T0 + 3)?;
+        Ok(())
+    })?;
+    assert_eq!(
+        keys::active(conn, KeyPurpose::IdentityCa)?.map(|k| k.generation),
+        Some(3)
+    );
+    Ok(())
+}
+
+fn failed_rotation_rolls_back(f: &Fixture) -> TestResult {
+    let mut conn = f.db.conn()?;
+    let conn = &mut *conn;
+    let old = keys::insert(conn, &new_key(KeyPurpose::Ledger, 1, KeyState::Active, 1))?;
+    let other = keys::insert(conn, &new_key(KeyPurpose::Ledger, 2, KeyState::Pending, 2))?;
+    // Activate first, retire second: the unique index stops the transaction
+    // and the rollback keeps the old key active.
+    let result = write_transaction(conn, |conn| -> Result<(), StorageError> {
+        keys::set_state(conn, other.id, KeyState::Active, T0 + 1)?;
+        keys::set_state(conn, old.id, KeyState::Retired, T0 + 1)?;
+        Ok(())
+    });
+    assert_unique(result, "keys_one_active_per_purpose");
+    // An error returned by the closure also rolls back.
+    let result: Result<(), StorageError> = write_transaction(conn, |conn| {
+        keys::set_state(conn, old.id, KeyState::Retired, T0 + 1)?;
+        Err(StorageError::InvalidPoolSize(0))
+    });
+    assert!(matches!(result, Err(StorageError::InvalidPoolSize(0))));
+    // Nested: the inner failure rolls back to its savepoint only.
+    write_transaction(conn, |conn| -> Result<(), StorageError> {
+        keys::set_state(conn, other.id, KeyState::Destroyed, T0 + 2)?;
+        let inner: Result<(), StorageError> = write_transaction(conn, |conn| {
+            keys::set_state(conn, old.id, KeyState::Retired, T0 + 2)?;
+            Err(StorageError::InvalidPoolSize(0))
+        });
+        assert!(inner.is_err());
+        Ok(())
+    })?;
+    let other_state = keys::by_key_id(conn, &other.key_id)?.map(|k| k.state);
+    assert_eq!(other_state, Some(KeyState::Destroyed));
+    assert_eq!(
+        keys::active(conn, KeyPurpose::Ledger)?.map(|k| k.id),
+        Some(old.id)
+    );
+    // The connection is usable afterwards.
+    assert_eq!(keys::list_all(conn)?.len(), 2);
+    Ok(())
+}
+
+// ---------------------------------------------------------------- staff
+
+fn staff_lookup_ignores_disabled(f: &Fixture) -> TestResult {
+    let mut conn = f.db.conn()?;
+    let conn = &mut *conn;
+    let bob = staff::insert(conn, &new_staff("bob", StaffRole::Counter, None))?;
+    let carol = staff::insert(
+        conn,
+        &new_staff("carol", StaffRole::Officer, Some("health")),
+    )?;
+    assert!(!bob.disabled);
+    assert_eq!(bob.disabled_at, None);
+    assert_eq!(carol.department.as_deref(), Some("health"));
+
+    assert_eq!(
+        staff::by_token_hash(conn, b"hash-of-bob")?,
+        Some(bob.clone())
+    );
+    assert_eq!(staff::by_token_hash(conn, b"hash-of-nobody")?, None);
+
+    assert!(staff::disable(conn, "bob", T0 + 5)?);
+    assert_eq!(staff::by_token_hash(conn, b"hash-of-bob")?, None);
+    assert!(!staff::disable(conn, "bob", T0 + 6)?, "already disabled");
+    assert!(!staff::disable(conn, "nobody", T0 + 6)?);
+    assert_eq!(
+        staff::by_token_hash(conn, b"hash-of-carol")?.map(|s| s.id),
+        Some(carol.id)
+    );
+
+    // Disabled accounts stay listed and attributable.
+    let listed: Vec<(String, bool, Option<i64>)> = staff::list(conn)?
+        .into_iter()
+        .map(|s| (s.name, s.disabled, s.disabled_at))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("bob".to_owned(), true, Some(T0 + 5)),
+            ("carol".to_owned(), false, None)
+        ]
+    );
+    assert_eq!(staff::by_id(conn, bob.id)?.map(|s| s.disabled), Some(true));
+    assert_eq!(staff::by_name(conn, "carol")?, Some(carol));
+    Ok(())
+}
+
+fn staff_constraints(f: &Fixture) -> TestResult {
+    let mut conn = f.db.conn()?;
+    let conn = &mut *conn;
+    staff::insert(conn, &new_staff("dave", StaffRole::Ops, None))?;
+    let mut same_name = new_staff("dave", StaffRole::Auditor, None);
+    same_name.token_hash = b"another token".to_vec();
+    assert_unique(staff::insert(conn, &same_name), "staff_name_key");
+    let mut same_token = new_staff("erin", StaffRole::Ops, None);
+    same_token.token_hash = b"hash-of-dave".to_vec();
+    assert_unique(staff::insert(conn, &same_token), "staff_token_hash_key");
+    // Officers belong to a department.
+    assert_constraint(staff::insert(
+        conn,
+        &new_staff("frank", StaffRole::Officer, None),
+    ));
+    Ok(())
+}
+
+// ---------------------------------------------------------------- identities
+
+fn identity_dedup_unique_among_active(f: &Fixture) -> TestResult {
+    let mut conn = f.db.conn()?;
+    let conn = &mut *conn;
+    let officer = staff::insert(conn, &new_staff("alice", StaffRole::Officer, Some("civil")))?;
+    let first = identities::insert(conn, &new_identity(1, b"same-person", officer.id))?;
+    assert_eq!(first.status, IdentityStatus::Active);
+    assert_eq!(first.full_name, "Person 1");
+    assert_eq!(first.birth_date, "1990-04-01");
+    assert_eq!(identities::by_id(conn, &first.id)?, Some(first.clone()));
+
+    // One person, one active identity.
+    assert_unique(
+        identities::insert(conn, &new_identity(2, b"same-person", officer.id)),
+        "identities_one_active_per_person",
+    );
+    // A different person is fine.
+    identities::insert(conn, &new_identity(3, b"other-person", officer.id))?;
+    // Once revoked, the person may be enrolled again.
+    assert!(identities::revoke(conn, &first.id, T0 + 10)?);
+    assert!(!identities::revoke(conn, &first.id, T0 + 11)?);
+    let second = identities::insert(conn, &new_identity(2, b"same-person", officer.id))?;
+    assert_eq!(
+        identities::active_by_dedup_hmac(conn, b"same-person")?.map(|i| i.id),
+        Some(second.id.clone())
+    );
+    let revoked = identities::by_id(conn, &first.id)?;
+    assert_eq!(
+        revoked.map(|i| (i.status, i.revoked_at)),
+        Some((IdentityStatus::Revoked, Some(T0 + 10)))
+    );
+    // A second active identity is still refused.
+    assert_unique(
+        identities::insert(conn, &new_identity(4, b"same-person", officer.id)),
+        "identities_one_active_per_person",
+    );
+    // Birth dates are YYYY-MM-DD; the creator must exist.
+    let mut bad_date = new_identity(5, b"p5", officer.id);
+    bad_date.birth_date = "01/04/1990".to_owned();
+    assert_constraint(identities::insert(conn, &bad_date));
+    assert_constraint(identities::insert(
+        conn,
+        &new_identity(6, b"p6", StaffId(424_242)),
+    ));
+    // PII stays out of Debug.
+    let debug = format!("{second:?}");
+    assert!(
+        !debug.contains("Person") && !debug.contains("Main Street"),
+        "{debug}"
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- credentials
+
+fn credential_license_number_unique_per_type(f: &Fixture) -> TestResult {
+    let mut conn = f.db.conn()?;
+    let conn = &mut *conn;
+    let w = world(conn)?;
+
+    let lic = issue(conn, &w, &serial(1), Some(("business", "B-0001")))?;
+    assert_eq!(lic.status, CredentialStatus::Good);
+    assert_eq!(lic.kind, CredentialKind::License);
+    assert_eq!(credentials::by_serial(conn, &serial(1))?, Some(lic.clone()));
+    assert_eq!(
+        credentials::by_license(conn, "business", "B-0001")?,
+        Some(lic.clone())
+    );
+    assert_eq!(
+        credentials::by_cert_sha256(conn, &lic.cert_sha256)?,
+        Some(lic.clone())
+    );
+
+    // Same number, same type: refused, and the intent stays unrecorded
+    // because the transaction rolled back.
+    assert_unique(
+        issue(conn, &w, &serial(2), Some(("business", "B-0001"))),
+        "credentials_license_type_license_number_key",
+    );
+    assert_eq!(intents::by_serial(conn, &serial(2))?, None);
+    // Same number, other type: fine.
+    issue(conn, &w, &serial(3), Some(("sanitation", "B-0001")))?;
+    // Identity credentials carry no licence number; several may exist.
+    let id1 = issue(conn, &w, &serial(4), None)?;
+    issue(conn, &w, &serial(5), None)?;
+    assert_eq!(id1.license_type, None);
+    // A licence without its number, or an identity with one, is malformed.
+    intents::insert(conn, &intent(&w, &serial(6), Some("business")))?;
+    let mut no_number = credential(&w, &serial(6), Some(("business", "x")));
+    no_number.license_number = None;
+    assert_constraint(credentials::insert(conn, &no_number));
+    // The same certificate twice.
+    let mut same_cert = credential(&w, &serial(6), Some(("business", "B-0006")));
+    same_cert.cert_sha256 = lic.cert_sha256.clone();
+    assert_unique(
+        credentials::insert(conn, &same_cert),
+        "credentials_cert_sha256_key",
+    );
+
+    assert_eq!(credentials::for_identity(conn, &w.holder)?.len(), 4);
+    assert!(credentials::revoke(
+        conn,
+        &serial(1),
+        Some("superseded"),
+        T0 + 100
+    )?);
+    assert!(!credentials::revoke(conn, &serial(1), None, T0 + 101)?);
+    let revoked = credentials::revoked_by_issuer(conn, &w.license_ca)?;
+    assert_eq!(
+        revoked
+            .iter()
+            .map(|c| (c.serial.clone(), c.revoked_at, c.revocation_reason.clone()))
+            .collect::<Vec<_>>(),
+        vec![(serial(1), Some(T0 + 100), Some("superseded".to_owned()))]
+    );
+    assert!(credentials::revoked_by_issuer(conn, &w.identity_ca)?.is_empty());
+    Ok(())
+}
+
+fn serials_unique_across_intents_and_credentials(f: &Fixture) -> TestResult {
+    let mut conn = f.db.conn()?;
+    let conn = &mut *conn;
+    let w = world(conn)?;
+    let s = serial(7);
+    let reserved = intents::insert(conn, &intent(&w, &s, None))?;
+    assert_eq!(reserved.state, IntentState::Pending);
+    assert_eq!(reserved.resolved_at, None);
+    assert_eq!(intents::pending(conn)?, vec![reserved.clone()]);
+    // A serial is reserved once.
+    assert_unique(
+        intents::insert(conn, &intent(&w, &s, Some("business"))),
+        "issuance_intents_pkey",
+    );
+    // A credential needs its intent (record before sign).
+    assert_constraint(credentials::insert(conn, &credential(&w, &serial(8), None)));
+    credentials::insert(conn, &credential(&w, &s, None))?;
+    let mut again = credential(&w, &s, None);
+    again.cert_sha256 = "ab".repeat(32);
+    assert_unique(credentials::insert(conn, &again), "credentials_pkey");
+    assert!(!intents::resolve(conn, &s, IntentState::Pending, T0)?);
+    assert!(intents::resolve(conn, &s, IntentState::Completed, T0 + 1)?);
+    assert!(!intents::resolve(conn, &s, IntentState::Abandoned, T0 + 2)?);
+    assert!(intents::pending(conn)?.is_empty());
+    let done = intents::by_serial(conn, &s)?;
+    assert_eq!(
+        done.map(|i| (i.state, i.resolved_at)),
+        Some((IntentState::Completed, Some(T0 + 1)))
+    );
+    // An intent names a recorded issuer key.
+    let mut unknown_key = intent(&w, &serial(9), None);
+    unknown_key.issuer_key_id = key_id(200);
+    assert_constraint(intents::insert(conn, &unknown_key));
+    Ok(())
+}
+
+// ---------------------------------------------------------------- ledger
+
+fn ledger_tables(f: &Fixture) -> TestResult {
+    let mut conn = f.db.conn()?;
+    let conn = &mut *conn;
+    let key = keys::insert(conn, &new_key(KeyPurpose::Ledger, 1, KeyState::Active, 1))?;
+    assert_eq!(ledger::tree_size(conn)?, 0);
+    assert_eq!(ledger::latest_checkpoint(conn)?, None);
+
+    let q1 = ledger::enqueue(
+        conn,
+        &NewQueuedLeaf {
+            entry: "{\"a\":1}".into(),
+            leaf_hash: vec![1; 32],
+            enqueued_at: T0,
+        },
+    )?;
+    let q2 = ledger::enqueue(
+        conn,
+        &NewQueuedLeaf {
+            entry: "{\"a\":2}".into(),
+            leaf_hash: vec![2; 32],
+            enqueued_at: T0,
+        },
+    )?;
+    assert!(q2.id > q1.id);
+    assert_unique(
+        ledger::enqueue(
+            conn,
+            &NewQueuedLeaf {
+                entry: "{\"a\":1}".into(),
+                leaf_hash: vec![1; 32],
+                enqueued_at: T0,
+            },
+        ),
+        "ledger_queue_leaf_hash_key",
+    );
+    assert_constraint(ledger::enqueue(
+        conn,
+        &NewQueuedLeaf {
+            entry: "x".into(),
+            leaf_hash: vec![3; 31],
+            enqueued_at: T0,
+        },
+    ));
+
+    // One sequencer batch: lock, move queue to leaves, store nodes and the
+    // checkpoint, all or nothing.
+    let queue = ledger::queued(conn, 100)?;
+    assert_eq!(queue, vec![q1.clone(), q2.clone()]);
+    write_transaction(conn, |conn| -> Result<(), StorageError> {
+        ledger::lock_sequencer(conn)?;
+        let start = ledger::tree_size(conn)?;
+        let leaves: Vec<LedgerLeaf> = queue
+            .iter()
+            .zip(start..)
+            .map(|(q, i)| LedgerLeaf {
+                leaf_index: i,
+                entry: q.entry.clone(),
+                leaf_hash: q.leaf_hash.clone(),
+                integrated_at: T0 + 1,
+            })
+            .collect();
+        assert_eq!(ledger::insert_leaves(conn, &leaves)?, 2);
+        let ids: Vec<i64> = queue.iter().map(|q| q.id).collect();
+        assert_eq!(ledger::dequeue(conn, &ids)?, 2);
+        ledger::insert_nodes(
+            conn,
+            &[
+                LedgerNode {
+                    level: 0,
+                    node_index: 0,
+                    hash: vec![1; 32],
+                },
+                LedgerNode {
+                    level: 0,
+                    node_index: 1,
+                    hash: vec![2; 32],
+                },
+                LedgerNode {
+                    level: 1,
+                    node_index: 0,
+                    hash: vec![9; 32],
+                },
+            ],
+        )?;
+        ledger::insert_checkpoint(
+            conn,
+            &Checkpoint {
+                tree_size: 2,
+                root_hash: vec![9; 32],
+                note: "onevisit.local/ledger\n2\n...\n".into(),
+                key_id: key.key_id.clone(),
+                signed_at: T0 + 1,
+            },
+        )?;
+        Ok(())
+    })?;
+    assert_eq!(ledger::tree_size(conn)?, 2);
+    assert!(ledger::queued(conn, 100)?.is_empty());
+    assert_eq!(
+        ledger::leaf(conn, 1)?.map(|l| l.entry),
+        Some("{\"a\":2}".to_owned())
+    );
+    assert_eq!(
+        ledger::leaf_by_hash(conn, &[1; 32])?.map(|l| l.leaf_index),
+        Some(0)
+    );
+    assert_eq!(ledger::leaves(conn, 0, 10)?.len(), 2);
+    assert_eq!(ledger::leaves(conn, 1, 2)?.len(), 1);
+    assert_eq!(ledger::node(conn, 1, 0)?, Some(vec![9; 32]));
+    assert_eq!(ledger::node(conn, 1, 1)?, None);
+    assert_eq!(
+        ledger::latest_checkpoint(conn)?.map(|c| c.tree_size),
+        Some(2)
+    );
+    assert_eq!(
+        ledger::checkpoint(conn, 2)?.map(|c| c.key_id),
+        Some(key.key_id.clone())
+    );
+    assert_eq!(ledger::checkpoint(conn, 1)?, None);
+
+    // Leaves, nodes and checkpoints are written once.
+    assert_unique(
+        ledger::insert_leaves(
+            conn,
+            &[LedgerLeaf {
+                leaf_index: 2,
+                entry: "y".into(),
+                leaf_hash: vec![1; 32],
+                integrated_at: T0,
+            }],
+        ),
+        "ledger_leaves_leaf_hash_key",
+    );
+    assert_unique(
+        ledger::insert_leaves(
+            conn,
+            &[LedgerLeaf {
+                leaf_index: 1,
+                entry: "y".into(),
+                leaf_hash: vec![5; 32],
+                integrated_at: T0,
+            }],
+        ),
+        "ledger_leaves_pkey",
+    );
+    assert_unique(
+        ledger::insert_nodes(
+            conn,
+            &[LedgerNode {
+                level: 1,
+                node_index: 0,
+                hash: vec![0; 32],
+            }],
+        ),
+        "ledger_nodes_pkey",
+    );
+    assert_unique(
+        ledger::insert_checkpoint(
+            conn,
+            &Checkpoint {
+                tree_size: 2,
+                root_hash: vec![0; 32],
+                note: "n".into(),
+                key_id: key.key_id.clone(),
+                signed_at: T0,
+            },
+        ),
+        "ledger_checkpoints_pkey",
+    );
+    Ok(())
+}
+
+fn crls_by_issuer(f: &Fixture) -> TestResult {
+    let mut conn = f.db.conn()?;
+    let conn = &mut *conn;
+    let ca = keys::insert(
+        conn,
+        &new_key(KeyPurpose::IdentityCa, 1, KeyState::Active, 1),
+    )?;
+    assert_eq!(crls::latest(conn, &ca.key_id)?, None);
+    let crl = |n: i64| crls::Crl {
+        issuer_key_id: ca.key_id.clone(),
+        crl_number: n,
+        this_update: T0 + n,
+        next_update: T0 + n + 3600,
+        der: vec![0x30, n as u8],
+    };
+    crls::insert(conn, &crl(1))?;
+    crls::insert(conn, &crl(2))?;
+    assert_eq!(crls::latest(conn, &ca.key_id)?, Some(crl(2)));
+    assert_unique(crls::insert(conn, &crl(2)), "crls_pkey");
+    Ok(())
+}
+
+// ---------------------------------------------------------------- availability
+
+/// With every connection checked out, the next `conn()` gives up after the
+/// connection timeout with `Unavailable`, and works again once one is back.
+fn pool_timeout_is_unavailable(f: &Fixture) -> TestResult {
+    let mut options = ConnectOptions::new(1);
+    options.connection_timeout = Duration::from_millis(300);
+    let small = match f.db.backend() {
+        Backend::Sqlite => Fixture::sqlite_with(&options)?,
+        _ => Fixture::postgres_with(&options)?,
+    };
+    let held = small.db.conn()?;
+    let err = small.db.conn().map(|_| ());
+    assert!(matches!(&err, Err(e) if e.is_unavailable()), "{err:?}");
+    assert!(small.db.ping().is_err_and(|e| e.is_unavailable()));
+    drop(held);
+    small.db.ping()?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- configuration
+
+#[test]
+#[expect(clippy::panic, reason = "test assertion")]
+fn bad_urls_are_refused_clearly() {
+    for (url, expect) in [
+        (
+            "mysql://root:hunter2@localhost/db",
+            "unsupported scheme \"mysql\"",
+        ),
+        ("data/wallet.db", "no recognised scheme"),
+        ("sqlite://", "no path"),
+        ("sqlite://:memory:", "in-memory"),
+    ] {
+        match Database::connect(url, 2) {
+            Err(err @ StorageError::InvalidUrl(_)) => {
+                let text = err.to_string();
+                assert!(text.contains(expect), "{url}: {text}");
+                assert!(!text.contains("hunter2"), "{url}: {text}");
+            }
+            other => panic!("{url}: expected InvalidUrl, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        Database::connect("sqlite://x.db", 0),
+        Err(StorageError::InvalidPoolSize(0))
+    ));
+}
+
+#[test]
+fn unreachable_databases_are_unavailable() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    // The parent directory is the caller's job.
+    let missing = format!(
+        "sqlite://{}",
+        dir.path().join("no/such/dir/wallet.db").display()
+    );
+    let err = Database::connect(&missing, 1).map(|_| ());
+    assert!(matches!(&err, Err(e) if e.is_unavailable()), "{err:?}");
+    // Nothing listens on port 1.
+    let err = Database::connect("postgres://root:hunter2@127.0.0.1:1/none", 1).map(|_| ());
+    assert!(matches!(&err, Err(e) if e.is_unavailable()), "{err:?}");
+    assert!(!format!("{err:?}").contains("hunter2"));
+    Ok(())
+}
+
+/// Two pools on one database file share it (WAL), and a writer waits for
+/// another's transaction instead of failing.
+#[test]
+fn sqlite_writers_wait_for_each_other() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("w.db").display());
+    let a = Database::connect(&url, 2)?;
+    let b = Database::connect(&url, 2)?;
+    let mut ca = a.conn()?;
+    let writer = std::thread::spawn(move || -> Result<(), StorageError> {
+        let mut cb = b.conn()?;
+        std::thread::sleep(Duration::from_millis(50));
+        write_transaction(&mut cb, |c| {
+            staff::insert(c, &new_staff("second", StaffRole::Ops, None)).map(|_| ())
+        })
+    });
+    write_transaction(&mut ca, |c| -> Result<(), StorageError> {
+        staff::insert(c, &new_staff("first", StaffRole::Ops, None))?;
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(())
+    })?;
+    writer.join().map_err(|_| "writer thread panicked")??;
+    assert_eq!(staff::list(&mut ca)?.len(), 2);
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct Pid {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pid: i32,
+}
+
+/// A PostgreSQL connection killed under the service reports `Unavailable`,
+/// and the pool hands out a fresh one afterwards without a restart.
+#[test]
+fn lost_postgres_connection_is_unavailable_then_recovers() -> TestResult {
+    let f = Fixture::postgres()?;
+    let mut victim = f.db.conn()?;
+    let DbConnection::Postgres(pg) = &mut *victim else {
+        return Err("not a PostgreSQL connection".into());
+    };
+    let pid = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+        .get_result::<Pid>(pg)?
+        .pid;
+    {
+        let mut killer = f.db.conn()?;
+        let DbConnection::Postgres(k) = &mut *killer else {
+            return Err("not a PostgreSQL connection".into());
+        };
+        diesel::sql_query(format!("SELECT pg_terminate_backend({pid})")).execute(k)?;
+    }
+    // Give the server a moment to close the socket.
+    std::thread::sleep(Duration::from_millis(200));
+    let err = staff::list(&mut victim).map(|_| ());
+    assert!(matches!(&err, Err(e) if e.is_unavailable()), "{err:?}");
+    drop(victim);
+    for _ in 0..f.db.pool_size() + 1 {
+        f.db.ping()?;
+        let mut conn = f.db.conn()?;
+        assert!(staff::list(&mut conn)?.is_empty());
+    }
+    Ok(())
+}
