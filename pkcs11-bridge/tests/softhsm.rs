@@ -1,6 +1,11 @@
 //! Integration tests of the bridge against a real SoftHSM2 token, one fresh
 //! token per test (nextest runs each test in its own process).
-#![expect(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests fail loudly")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail loudly"
+)]
 
 use std::sync::Arc;
 

@@ -219,6 +219,75 @@ pub fn pkilint_bin_dir() -> PathBuf {
     workspace_root().join(".venv/bin")
 }
 
+/// Runs pkilint's `cli` (e.g. `lint_pkix_cert`) over DER files. Fails on any
+/// ERROR-or-worse finding and returns the WARNING/NOTICE lines. pkilint's
+/// exit status counts findings, so the verdict is read from its CSV report.
+/// `WALLET_SKIP_PKILINT=1` skips the check (returns no findings).
+pub fn pkilint(cli: &str, files: &[&Path]) -> Result<Vec<String>, String> {
+    if std::env::var("WALLET_SKIP_PKILINT").as_deref() == Ok("1") {
+        return Ok(Vec::new());
+    }
+    let bin = pkilint_bin_dir().join(cli);
+    if !bin.is_file() {
+        return Err(format!(
+            "pkilint not found at {}: run deploy/test.sh (or python3 -m venv .venv && .venv/bin/pip install pkilint)",
+            bin.display()
+        ));
+    }
+    let out = Command::new(&bin)
+        .args(["lint", "-s", "ALL", "-f", "CSV", "--document-format", "DER"])
+        .args(files)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut lines = stdout.lines();
+    if lines.next() != Some("node_path,validator,severity,code,message") {
+        return Err(format!(
+            "{cli} produced no report:\n{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let mut notes = Vec::new();
+    let mut errors = Vec::new();
+    for line in lines.filter(|l| !l.trim().is_empty()) {
+        match line.split(',').nth(2).unwrap_or("UNPARSED") {
+            "INFO" | "DEBUG" => {}
+            "WARNING" | "NOTICE" => notes.push(line.to_owned()),
+            _ => errors.push(line.to_owned()),
+        }
+    }
+    if errors.is_empty() {
+        Ok(notes)
+    } else {
+        Err(format!("{cli} {files:?}:\n{}", errors.join("\n")))
+    }
+}
+
+/// `openssl verify -x509_strict` of `cert` against the trust anchors in
+/// `ca_file`, with optional untrusted intermediates.
+pub fn openssl_verify(ca_file: &Path, untrusted: Option<&Path>, cert: &Path) -> Result<(), String> {
+    let mut cmd = Command::new("openssl");
+    cmd.args(["verify", "-x509_strict", "-CAfile"]).arg(ca_file);
+    if let Some(u) = untrusted {
+        cmd.arg("-untrusted").arg(u);
+    }
+    cmd.arg(cert);
+    let (ok, text) = run(&mut cmd);
+    if ok && text.contains(": OK") {
+        Ok(())
+    } else {
+        Err(format!("openssl verify {}: {text}", cert.display()))
+    }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
+}
+
 /// The workspace root (parent of this crate's directory).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

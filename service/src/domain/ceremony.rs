@@ -1,0 +1,244 @@
+//! The key ceremony (`walletctl init`): creates the root, issuing CA, ledger
+//! and dedup HMAC keys inside the token, self-signs the root, certifies the
+//! issuing CAs with it and records every key in the database.
+//!
+//! Idempotent and resumable. Each key goes `pending` (generated, recorded)
+//! then `active` (certified). A run that finds an active key leaves it alone;
+//! a run that finds a key on the token without a row, or a `pending` row,
+//! finishes that key instead of making another, so a crash half-way through
+//! never leaves an orphan key or a second root.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use pkcs11_bridge::{Hsm, KeyInfo, KeyKind, KeyLabel};
+use schema::keys::{self, Key, KeyPurpose, KeyState, NewKey};
+use schema::{Database, KeyId, StorageError, write_transaction};
+
+use super::{DomainError, unix};
+
+/// Organisation written into CA subjects.
+pub const ORGANIZATION: &str = "OneVisit Wallet";
+/// Root certificate lifetime.
+const ROOT_LIFETIME: Duration = Duration::from_secs(20 * 365 * 86_400);
+/// Issuing CA certificate lifetime (inside the root's).
+const ISSUING_CA_LIFETIME: Duration = Duration::from_secs(10 * 365 * 86_400);
+/// CA certificates start slightly in the past so relying parties with a
+/// clock a little behind ours accept them at once.
+const BACKDATE: Duration = Duration::from_secs(300);
+
+/// The ceremony's keys, in the order they are made (the root first: it
+/// certifies the issuing CAs).
+pub const CEREMONY_PURPOSES: [KeyPurpose; 5] = [
+    KeyPurpose::Root,
+    KeyPurpose::IdentityCa,
+    KeyPurpose::LicenseCa,
+    KeyPurpose::Ledger,
+    KeyPurpose::DedupHmac,
+];
+
+/// What the ceremony did with one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyOutcome {
+    /// Key purpose.
+    pub purpose: KeyPurpose,
+    /// Token label.
+    pub label: String,
+    /// Key id (hex SKI, or the HMAC key's check value).
+    pub key_id: String,
+    /// SHA-256 fingerprint of the key's certificate, if it has one.
+    pub certificate_sha256: Option<String>,
+    /// True when this run created or finished the key; false when it was
+    /// already active.
+    pub changed: bool,
+}
+
+/// Runs the ceremony at time `now`. `serial_bytes` supplies 16 CSPRNG bytes
+/// per certificate (a parameter so tests can pin it).
+pub fn run(
+    hsm: &Arc<Hsm>,
+    db: &Database,
+    now: SystemTime,
+    serial_bytes: &mut dyn FnMut() -> Result<[u8; 16], DomainError>,
+) -> Result<Vec<KeyOutcome>, DomainError> {
+    let mut outcomes = Vec::with_capacity(CEREMONY_PURPOSES.len());
+    for purpose in CEREMONY_PURPOSES {
+        outcomes.push(ensure_key(hsm, db, purpose, now, serial_bytes)?);
+    }
+    Ok(outcomes)
+}
+
+fn ensure_key(
+    hsm: &Arc<Hsm>,
+    db: &Database,
+    purpose: KeyPurpose,
+    now: SystemTime,
+    serial_bytes: &mut dyn FnMut() -> Result<[u8; 16], DomainError>,
+) -> Result<KeyOutcome, DomainError> {
+    let mut conn = db.conn()?;
+    if let Some(active) = keys::active(&mut conn, purpose)? {
+        // Trust the row only if the token still has that very key.
+        let on_token = hsm.find_key(&active.label)?;
+        match on_token {
+            Some(k) if k.id_hex() == active.key_id.as_str() => return Ok(outcome(&active, false)),
+            Some(_) => {
+                return Err(DomainError::Inconsistent(format!(
+                    "key {} on the token does not match the database record",
+                    active.label
+                )));
+            }
+            None => {
+                return Err(DomainError::Inconsistent(format!(
+                    "the database has active key {} but the token does not; restore the token (see deploy/runbooks)",
+                    active.label
+                )));
+            }
+        }
+    }
+
+    // Resume a pending key, else make the next generation.
+    let pending = keys::list_all(&mut conn)?
+        .into_iter()
+        .find(|k| k.purpose == purpose && k.state == KeyState::Pending);
+    let generation = match &pending {
+        Some(k) => k.generation,
+        None => keys::latest_generation(&mut conn, purpose)?.unwrap_or(0) + 1,
+    };
+    let label = purpose.label(generation);
+    let generation_u32 = u32::try_from(generation)
+        .map_err(|_| DomainError::Inconsistent(format!("generation {generation}")))?;
+    let info = match hsm.find_key(&label)? {
+        Some(existing) => existing,
+        None => generate(
+            hsm,
+            purpose,
+            &KeyLabel::new(purpose.as_str(), generation_u32),
+        )?,
+    };
+    let key_id =
+        KeyId::from_bytes(&info.id).map_err(|e| DomainError::Inconsistent(e.to_string()))?;
+    let row = match pending {
+        Some(row) if row.key_id == key_id => row,
+        Some(row) => {
+            return Err(DomainError::Inconsistent(format!(
+                "pending key {} has id {} in the database but {} on the token",
+                row.label, row.key_id, key_id
+            )));
+        }
+        None => keys::insert(
+            &mut conn,
+            &NewKey {
+                purpose,
+                generation,
+                key_id,
+                label: label.clone(),
+                state: KeyState::Pending,
+                spki: match &info.kind {
+                    KeyKind::EcP256 { spki_der } => Some(spki_der.clone()),
+                    _ => None,
+                },
+                certificate: None,
+                not_before: None,
+                not_after: None,
+                created_at: unix(now),
+                activated_at: None,
+            },
+        )?,
+    };
+    drop(conn);
+
+    let certificate = certify(hsm, db, purpose, &info, now, serial_bytes)?;
+    let mut conn = db.conn()?;
+    let activated = write_transaction(&mut conn, |c| -> Result<Option<Key>, StorageError> {
+        if let Some((der, not_before, not_after)) = &certificate {
+            keys::set_certificate(c, row.id, der, *not_before, *not_after)?;
+        }
+        keys::set_state(c, row.id, KeyState::Active, unix(now))?;
+        keys::by_label(c, &row.label)
+    })?
+    .ok_or_else(|| {
+        DomainError::Inconsistent(format!("key {} vanished while activating", row.label))
+    })?;
+    tracing::info!(purpose = %purpose, label = %activated.label, key_id = %activated.key_id, "key activated");
+    Ok(outcome(&activated, true))
+}
+
+fn generate(hsm: &Hsm, purpose: KeyPurpose, label: &KeyLabel) -> Result<KeyInfo, DomainError> {
+    Ok(match purpose {
+        KeyPurpose::DedupHmac => hsm.generate_hmac_key(label)?,
+        _ => hsm.generate_ec_key(label)?,
+    })
+}
+
+/// Certificate (DER, notBefore, notAfter) for a new key, or `None` for keys
+/// that have no certificate (ledger key: published as SPKI; HMAC key).
+fn certify(
+    hsm: &Arc<Hsm>,
+    db: &Database,
+    purpose: KeyPurpose,
+    info: &KeyInfo,
+    now: SystemTime,
+    serial_bytes: &mut dyn FnMut() -> Result<[u8; 16], DomainError>,
+) -> Result<Option<(Vec<u8>, i64, i64)>, DomainError> {
+    let not_before = now.checked_sub(BACKDATE).unwrap_or(now);
+    let cert = match purpose {
+        KeyPurpose::Root => {
+            let signer = hsm.signer(&info.label)?;
+            let subject = certs::ca_name("OneVisit Root CA", ORGANIZATION)?;
+            certs::build_root(
+                &signer,
+                &subject,
+                certs::random_serial(serial_bytes()?)?,
+                not_before,
+                now + ROOT_LIFETIME,
+            )?
+        }
+        KeyPurpose::IdentityCa | KeyPurpose::LicenseCa => {
+            let mut conn = db.conn()?;
+            let root = keys::active(&mut conn, KeyPurpose::Root)?
+                .ok_or_else(|| DomainError::Inconsistent("no active root key".into()))?;
+            let root_der = root.certificate.as_deref().ok_or_else(|| {
+                DomainError::Inconsistent("the active root has no certificate".into())
+            })?;
+            let root_cert = certs::from_der(root_der)?;
+            let signer = hsm.signer(&root.label)?;
+            let cn = if purpose == KeyPurpose::IdentityCa {
+                "OneVisit Identity CA"
+            } else {
+                "OneVisit Licence CA"
+            };
+            let spki_der = match &info.kind {
+                KeyKind::EcP256 { spki_der } => spki_der,
+                _ => {
+                    return Err(DomainError::Inconsistent(format!(
+                        "{} is not a key pair",
+                        info.label
+                    )));
+                }
+            };
+            let spki = certs::spki_from_der(spki_der)?;
+            certs::build_issuing_ca(
+                &signer,
+                &root_cert,
+                &certs::ca_name(cn, ORGANIZATION)?,
+                spki,
+                certs::random_serial(serial_bytes()?)?,
+                not_before,
+                now + ISSUING_CA_LIFETIME,
+            )?
+        }
+        _ => return Ok(None),
+    };
+    let (nb, na) = certs::validity_unix(&cert);
+    Ok(Some((certs::to_der(&cert)?, nb, na)))
+}
+
+fn outcome(key: &Key, changed: bool) -> KeyOutcome {
+    KeyOutcome {
+        purpose: key.purpose,
+        label: key.label.clone(),
+        key_id: key.key_id.to_string(),
+        certificate_sha256: key.certificate.as_deref().map(certs::sha256_fingerprint),
+        changed,
+    }
+}

@@ -1,0 +1,120 @@
+//! Domain services of the wallet, free of HTTP: the key ceremony, the trust
+//! document, staff accounts, readiness. Every function here blocks (HSM and
+//! database calls) and takes the current time as a parameter; the HTTP layer
+//! runs them on the blocking pool.
+
+pub mod ceremony;
+pub mod staff;
+pub mod trust;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pkcs11_bridge::{Hsm, HsmError};
+use schema::{Database, StorageError};
+
+/// Errors of the domain layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DomainError {
+    /// The HSM or the database is (temporarily) unavailable.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The thing asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with existing state.
+    #[error("{0}")]
+    Conflict(String),
+    /// An HSM failure that is not a transient outage.
+    #[error("HSM: {0}")]
+    Hsm(HsmError),
+    /// A storage failure that is not a transient outage.
+    #[error("storage: {0}")]
+    Storage(StorageError),
+    /// Building or parsing a certificate failed.
+    #[error("certificate: {0}")]
+    Cert(#[from] certs::CertError),
+    /// The token and the database disagree; a human must look.
+    #[error("inconsistent state: {0}")]
+    Inconsistent(String),
+    /// The OS could not provide random bytes.
+    #[error("no randomness available: {0}")]
+    Random(String),
+}
+
+impl From<HsmError> for DomainError {
+    fn from(e: HsmError) -> Self {
+        if e.is_unavailable() {
+            DomainError::Unavailable(format!("HSM: {e}"))
+        } else {
+            DomainError::Hsm(e)
+        }
+    }
+}
+
+impl From<StorageError> for DomainError {
+    fn from(e: StorageError) -> Self {
+        if e.is_unavailable() {
+            DomainError::Unavailable(format!("database: {e}"))
+        } else {
+            DomainError::Storage(e)
+        }
+    }
+}
+
+impl From<getrandom::Error> for DomainError {
+    fn from(e: getrandom::Error) -> Self {
+        DomainError::Random(e.to_string())
+    }
+}
+
+/// Seconds since the Unix epoch (0 for times before it).
+pub fn unix(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// RFC 3339 UTC text (`2026-11-21T07:06:00Z`) of Unix seconds.
+pub fn rfc3339(unix_secs: i64) -> String {
+    // Days-from-civil inverse (H. Hinnant), valid for the whole i64 day range we use.
+    let days = unix_secs.div_euclid(86_400);
+    let secs = unix_secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// Readiness: the database answers and an HSM session is logged in.
+pub fn readiness(db: &Database, hsm: &Hsm) -> Result<(), DomainError> {
+    db.ping()
+        .map_err(|e| DomainError::Unavailable(format!("database: {e}")))?;
+    hsm.check()
+        .map_err(|e| DomainError::Unavailable(format!("HSM: {e}")))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
+        assert_eq!(rfc3339(2_524_608_000), "2050-01-01T00:00:00Z");
+    }
+}

@@ -1,0 +1,129 @@
+//! The HTTP API: application state, routes, middleware (request ids,
+//! metrics), problem+json for every error including unknown routes and bad
+//! bodies, the OpenAPI document, and the server with graceful shutdown.
+//! Handlers are thin: extract, call a domain function on the blocking pool,
+//! map the result.
+
+pub mod error;
+pub mod health;
+pub mod metrics;
+pub mod openapi;
+pub mod trust;
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpRequest, HttpServer, web};
+use tracing::Instrument as _;
+
+use crate::config::Config;
+use error::ApiError;
+use metrics::Metrics;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Checked configuration.
+    pub config: Arc<Config>,
+    /// Database pool.
+    pub db: schema::Database,
+    /// Token connection.
+    pub hsm: Arc<pkcs11_bridge::Hsm>,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Registers every route. Shared by the server and the in-process tests.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(64 * 1024)
+            .error_handler(|err, _req| {
+                ApiError::BadRequest(format!("invalid JSON body: {err}")).into()
+            }),
+    )
+    .app_data(
+        web::QueryConfig::default().error_handler(|err, _req| {
+            ApiError::BadRequest(format!("invalid query: {err}")).into()
+        }),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|err, _req| ApiError::BadRequest(format!("invalid path: {err}")).into()),
+    )
+    .route("/healthz", web::get().to(health::healthz))
+    .route("/readyz", web::get().to(health::readyz))
+    .route("/metrics", web::get().to(metrics::metrics))
+    .route("/openapi.json", web::get().to(openapi::openapi_json))
+    .route("/v1/trust", web::get().to(trust::trust));
+}
+
+async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Middleware: gives every request an id (the caller's `X-Request-Id` when it
+/// is short and printable, else a fresh one), a tracing span carrying it, and
+/// echoes it in the response, so a client can quote it and ops can find the
+/// log lines.
+async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(crate::random::request_id);
+    let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.path());
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    span.in_scope(|| tracing::debug!(status = res.status().as_u16(), "response"));
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID, v);
+    }
+    Ok(res)
+}
+
+/// Builds the application with all middleware; used by [`serve`] and tests.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::new(state))
+        .wrap(from_fn(metrics::track))
+        .wrap(from_fn(request_id))
+        .configure(configure)
+        .default_service(web::to(not_found))
+}
+
+/// Binds the listener (HTTPS when TLS is configured) and returns the running
+/// server. Graceful shutdown on SIGTERM/SIGINT is actix's: stop accepting,
+/// finish in-flight requests for up to 30 s.
+pub fn serve(state: AppState, tls: Option<rustls::ServerConfig>) -> std::io::Result<Server> {
+    let listen = state.config.listen;
+    let server = HttpServer::new(move || app(state.clone())).shutdown_timeout(30);
+    let server = match tls {
+        Some(tls) => server.bind_rustls_0_23(listen, tls)?,
+        None => server.bind(listen)?,
+    };
+    Ok(server.run())
+}
