@@ -344,6 +344,10 @@ impl Drop for Hsm {
                 let _ = p.session.close();
             }
         }
+        // Finalise explicitly rather than leave the module's teardown to
+        // libc's exit handlers, where its order against OpenSSL's own
+        // cleanup (SoftHSM2 and libpq both use libcrypto) is unspecified.
+        let _ = self.ctx.clone().finalize();
     }
 }
 

@@ -144,8 +144,15 @@ impl Database {
         migrations::run_pending(&mut first)?;
         drop(first);
 
+        // min_idle 0: connections are opened on demand by the thread asking
+        // for one, never speculatively in r2d2's background threads. A
+        // background connect still running when a short-lived process (say
+        // `walletctl init`) exits races libc's exit handlers: OpenSSL's
+        // cleanup frees state that libpq's TLS handshake is using, and the
+        // process dies with SIGSEGV after its work is done.
         let pool = Pool::builder()
             .max_size(options.pool_size)
+            .min_idle(Some(0))
             .connection_timeout(options.connection_timeout)
             .connection_customizer(Box::new(customizer))
             .error_handler(Box::new(TracingErrorHandler))
