@@ -2,7 +2,7 @@
 //! (a `SELECT 1`, a pooled session checked against the token) on the blocking
 //! pool, so a load balancer stops sending writes while either is away.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 
 use super::AppState;
@@ -18,17 +18,19 @@ pub struct Ready {
 }
 
 /// Liveness: the process is up and serving.
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+#[utoipa::path(tag = "operations",
     responses((status = 200, description = "alive", content_type = "text/plain")))]
+#[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
 /// Readiness: the database answers and an HSM session is logged in.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(tag = "operations",
     responses((status = 200, description = "ready", body = Ready),
               (status = 503, description = "database or HSM unavailable", body = super::error::Problem,
                content_type = "application/problem+json")))]
+#[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Ready>, ApiError> {
     let st = state.clone();
     web::block(move || crate::domain::readiness(&st.db, &st.hsm)).await??;

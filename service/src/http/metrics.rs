@@ -7,7 +7,7 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, web};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -126,9 +126,11 @@ pub async fn track(
 }
 
 /// Prometheus metrics in text format.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain")))]
-pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(tag = "operations",
+    responses((status = 200, description = "Prometheus/OpenMetrics text exposition format",
+               content_type = "application/openmetrics-text")))]
+#[get("/metrics")]
+pub async fn metrics_text(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let body = state
         .metrics
         .render()

@@ -18,6 +18,8 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpRequest, HttpServer, web};
 use tracing::Instrument as _;
+use utoipa_actix_web::AppExt as _;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::config::Config;
 use error::ApiError;
@@ -36,8 +38,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
 }
 
-/// Registers every route. Shared by the server and the in-process tests.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Registers every route. Routes go through `utoipa_actix_web`, which only
+/// accepts handlers carrying a `#[utoipa::path]` description, so the OpenAPI
+/// document is collected from exactly the routes that are served.
+pub fn configure(cfg: &mut ServiceConfig<'_>) {
     cfg.app_data(
         web::JsonConfig::default()
             .limit(64 * 1024)
@@ -54,11 +58,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::PathConfig::default()
             .error_handler(|err, _req| ApiError::BadRequest(format!("invalid path: {err}")).into()),
     )
-    .route("/healthz", web::get().to(health::healthz))
-    .route("/readyz", web::get().to(health::readyz))
-    .route("/metrics", web::get().to(metrics::metrics))
-    .route("/openapi.json", web::get().to(openapi::openapi_json))
-    .route("/v1/trust", web::get().to(trust::trust));
+    .service(health::healthz)
+    .service(health::readyz)
+    .service(metrics::metrics_text)
+    .service(openapi::openapi_json)
+    .service(trust::trust_document);
 }
 
 async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
@@ -107,11 +111,15 @@ pub fn app(
         InitError = (),
     >,
 > {
-    App::new()
-        .app_data(web::Data::new(state))
+    let (app, api) = App::new()
+        .into_utoipa_app()
+        .openapi(openapi::base())
+        .configure(configure)
+        .split_for_parts();
+    app.app_data(web::Data::new(state))
+        .app_data(web::Data::new(openapi::Document(api)))
         .wrap(from_fn(metrics::track))
         .wrap(from_fn(request_id))
-        .configure(configure)
         .default_service(web::to(not_found))
 }
 
