@@ -185,13 +185,7 @@ pub(crate) fn sample_issuing(
 /// OpenSSL and pkilint, run on certificates written to a temporary
 /// directory.
 pub(crate) mod external {
-    use std::{
-        env,
-        ffi::OsStr,
-        fs,
-        path::{Path, PathBuf},
-        process::Command,
-    };
+    use std::{env, fs, path::Path};
 
     use p256::ecdsa::{DerSignature, Signature};
     use x509_cert::Certificate;
@@ -216,14 +210,20 @@ pub(crate) mod external {
         env::var("WALLET_SKIP_PKILINT").as_deref() == Ok("1")
     }
 
+    /// pkilint (shared runner in `wallet-testkit`): fails on ERROR or worse,
+    /// reports WARNING and NOTICE findings on stderr.
+    fn pkilint(cli: &str, files: &[&Path]) -> TestResult {
+        for note in wallet_testkit::pkilint(cli, files)? {
+            eprintln!("pkilint: {note}");
+        }
+        Ok(())
+    }
+
     /// pkilint's RFC 5280 linter on one certificate.
     pub(crate) fn pkilint_cert(dir: &Path, label: &str, cert: &Certificate) -> TestResult {
         let file = dir.join(format!("{label}.der"));
         fs::write(&file, to_der(cert)?)?;
-        match pkilint_bin_dir()? {
-            Some(bin) => pkilint(&bin.join("lint_pkix_cert"), &[file.as_os_str()]),
-            None => Ok(()),
-        }
+        pkilint("lint_pkix_cert", &[&file])
     }
 
     /// `openssl verify -x509_strict` of root and issuing CA, then pkilint on
@@ -243,104 +243,13 @@ pub(crate) mod external {
         fs::write(&root_der, to_der(root)?)?;
         fs::write(&issuing_der, to_der(issuing)?)?;
 
-        openssl_verify(&root_pem, &root_pem)?;
-        openssl_verify(&root_pem, &issuing_pem)?;
-
-        if let Some(bin) = pkilint_bin_dir()? {
-            let single = bin.join("lint_pkix_cert");
-            pkilint(&single, &[root_der.as_os_str()])?;
-            pkilint(&single, &[issuing_der.as_os_str()])?;
-            let chain = bin.join("lint_pkix_signer_signee_cert_chain");
-            pkilint(&chain, &[root_der.as_os_str(), issuing_der.as_os_str()])?;
-        }
-        Ok(())
-    }
-
-    fn openssl_verify(ca_file: &Path, cert: &Path) -> TestResult {
-        let output = Command::new("openssl")
-            .args(["verify", "-x509_strict", "-CAfile"])
-            .arg(ca_file)
-            .arg(cert)
-            .output()
-            .map_err(|e| format!("cannot run openssl (is it installed?): {e}"))?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let expected = format!("{}: OK", cert.display());
-        if !output.status.success() || stdout.trim() != expected {
-            return Err(format!(
-                "openssl verify -x509_strict -CAfile {} {} failed:\n{stdout}{}",
-                ca_file.display(),
-                cert.display(),
-                String::from_utf8_lossy(&output.stderr)
-            )
-            .into());
-        }
-        Ok(())
-    }
-
-    /// The directory holding pkilint's CLIs, `None` only when the check is
-    /// explicitly skipped with `WALLET_SKIP_PKILINT=1`.
-    fn pkilint_bin_dir() -> Result<Option<PathBuf>, String> {
-        if pkilint_skipped() {
-            eprintln!("pkilint check skipped: WALLET_SKIP_PKILINT=1");
-            return Ok(None);
-        }
-        let dir = env::var_os("WALLET_PKILINT_BIN").map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin"),
-            PathBuf::from,
-        );
-        if dir.join("lint_pkix_cert").is_file() {
-            Ok(Some(dir))
-        } else {
-            Err(format!(
-                "pkilint not found at {}/lint_pkix_cert. Install it with \
-                 `python3 -m venv .venv && .venv/bin/pip install pkilint` in the \
-                 workspace root, or point WALLET_PKILINT_BIN at the directory \
-                 holding lint_pkix_cert, or set WALLET_SKIP_PKILINT=1 to skip \
-                 this check explicitly",
-                dir.display()
-            ))
-        }
-    }
-
-    /// Runs one pkilint CLI over DER files; fails on ERROR or worse and
-    /// reports WARNING and NOTICE findings on stderr.
-    fn pkilint(cli: &Path, files: &[&OsStr]) -> TestResult {
-        let output = Command::new(cli)
-            .args(["lint", "-s", "ALL", "-f", "CSV", "--document-format", "DER"])
-            .args(files)
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", cli.display()))?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let mut lines = stdout.lines();
-        // pkilint's exit status counts findings, so success is judged from
-        // the report; a missing header means the tool itself failed.
-        if lines.next() != Some("node_path,validator,severity,code,message") {
-            return Err(format!(
-                "{} produced no report:\n{stdout}{}",
-                cli.display(),
-                String::from_utf8_lossy(&output.stderr)
-            )
-            .into());
-        }
-        let mut errors = Vec::new();
-        for line in lines.filter(|l| !l.trim().is_empty()) {
-            let severity = line.split(',').nth(2).unwrap_or("UNPARSED");
-            match severity {
-                "INFO" | "DEBUG" => {}
-                "WARNING" | "NOTICE" => eprintln!("pkilint {severity}: {line}"),
-                _ => errors.push(line.to_owned()),
-            }
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{} {:?} reported:\n{}",
-                cli.display(),
-                files,
-                errors.join("\n")
-            )
-            .into())
-        }
+        wallet_testkit::openssl_verify(&root_pem, None, &root_pem)?;
+        wallet_testkit::openssl_verify(&root_pem, None, &issuing_pem)?;
+        pkilint("lint_pkix_cert", &[&root_der])?;
+        pkilint("lint_pkix_cert", &[&issuing_der])?;
+        pkilint(
+            "lint_pkix_signer_signee_cert_chain",
+            &[&root_der, &issuing_der],
+        )
     }
 }

@@ -173,6 +173,11 @@ impl Drop for Daemon {
 
 /// GET returning (status, content-type, body) for any status.
 fn http_get(url: &str) -> Result<(u16, String, String), ureq::Error> {
+    http_get_header(url, "content-type").map(|(s, h, b)| (s, h.unwrap_or_default(), b))
+}
+
+/// GET returning (status, value of `header`, body) for any status.
+fn http_get_header(url: &str, header: &str) -> Result<(u16, Option<String>, String), ureq::Error> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(10)))
@@ -180,14 +185,13 @@ fn http_get(url: &str) -> Result<(u16, String, String), ureq::Error> {
         .into();
     let mut resp = agent.get(url).call()?;
     let status = resp.status().as_u16();
-    let ctype = resp
+    let value = resp
         .headers()
-        .get("content-type")
+        .get(header)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+        .map(str::to_owned);
     let body = resp.body_mut().read_to_string()?;
-    Ok((status, ctype, body))
+    Ok((status, value, body))
 }
 
 fn write(path: &Path, text: &str) {
@@ -412,11 +416,55 @@ fn ceremony_and_daemon_on_postgres() {
     let out = world.init();
     assert!(out.contains("ceremony complete: 5 key(s) created"), "{out}");
     assert!(world.init().contains("nothing changed"));
+    // Short-lived processes on PostgreSQL must exit cleanly: background pool
+    // connects racing OpenSSL's exit handlers once made a quarter of these
+    // runs die with SIGSEGV after finishing their work.
+    for _ in 0..12 {
+        let (ok, out, err) = world.walletctl(&["keys", "list"]);
+        assert!(ok, "walletctl keys list:\n{out}\n{err}");
+    }
     let daemon = world.walletd(&[]);
     check_trust_document(&world, &daemon);
     let (status, _, body) = daemon.get("/readyz");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("postgres"), "{body}");
+
+    // The database goes away: readiness fails with 503 problem+json and
+    // Retry-After, and comes back by itself when the database does.
+    let pg = world._pg.as_ref().unwrap();
+    pg.admin_sql(&format!(
+        "ALTER DATABASE {} ALLOW_CONNECTIONS false",
+        pg.name()
+    ));
+    pg.admin_sql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+        pg.name()
+    ));
+    let (status, ctype, body) = daemon.get("/readyz");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(ctype, "application/problem+json");
+    assert!(
+        body.contains("urn:onevisit:problem:unavailable") && !body.contains(pg.name()),
+        "{body}"
+    );
+    let (status, retry_after, _) =
+        http_get_header(&format!("{}/v1/trust", daemon.base), "retry-after").unwrap();
+    assert_eq!(status, 503);
+    assert_eq!(retry_after.as_deref(), Some("5"));
+    pg.admin_sql(&format!(
+        "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+        pg.name()
+    ));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while daemon.get("/readyz").0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "readyz did not recover:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    check_trust_document(&world, &daemon);
     assert!(daemon.terminate().success());
 }
 

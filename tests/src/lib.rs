@@ -142,6 +142,17 @@ impl PgTestDb {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs `sql` on the server's admin database (to break or mend this
+    /// database in outage tests).
+    pub fn admin_sql(&self, sql: &str) {
+        psql(&self.admin_url, sql);
+    }
 }
 
 impl Default for PgTestDb {
