@@ -101,6 +101,9 @@ impl ConnectOptions {
     }
 }
 
+/// How long [`Database::ping`] waits for a connection.
+pub const PING_TIMEOUT: Duration = Duration::from_millis(800);
+
 /// The storage handle: a pool of migrated connections. Cheap to clone; all
 /// clones share the pool.
 #[derive(Debug, Clone)]
@@ -167,9 +170,11 @@ impl Database {
         Ok(self.pool.get()?)
     }
 
-    /// Runs `SELECT 1` on a pooled connection (readiness check).
+    /// Runs `SELECT 1` on a pooled connection (readiness check), waiting at
+    /// most [`PING_TIMEOUT`] for one: a readiness probe must answer within
+    /// its own timeout (Kubernetes defaults to 1 s), not the pool's.
     pub fn ping(&self) -> Result<(), StorageError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.pool.get_timeout(PING_TIMEOUT)?;
         R2D2Connection::ping(&mut *conn).map_err(|e| match StorageError::from(e) {
             StorageError::Query(e) => StorageError::Unavailable(Box::new(e)),
             other => other,

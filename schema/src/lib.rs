@@ -34,8 +34,8 @@ pub mod schema;
 pub mod staff;
 
 pub use connection::{
-    Backend, ConnectOptions, ConnectionManager, Database, DbConnection, MultiBackend, PooledConn,
-    write_transaction,
+    Backend, ConnectOptions, ConnectionManager, Database, DbConnection, MultiBackend, PING_TIMEOUT,
+    PooledConn, write_transaction,
 };
 pub use error::{InvalidId, StorageError};
 pub use ids::{IdentityId, KeyId, KeyRowId, Serial, StaffId};
