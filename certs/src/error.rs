@@ -45,6 +45,15 @@ pub enum CertError {
     #[error("invalid name: {0}")]
     InvalidName(String),
 
+    /// A date of birth is not a real calendar date in `YYYY-MM-DD` form.
+    #[error("invalid date of birth: {0}")]
+    InvalidBirthDate(String),
+
+    /// A CRL or OCSP URL cannot go into a certificate (not an ASCII
+    /// `http://` or `https://` URL with a host).
+    #[error("invalid endpoint URL: {0}")]
+    InvalidUrl(String),
+
     /// The requested validity cannot be encoded or is empty.
     #[error("invalid validity: {0}")]
     InvalidValidity(String),

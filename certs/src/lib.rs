@@ -1,6 +1,7 @@
-//! Pure X.509 logic for OneVisit Wallet: certificate profiles, TBS building,
-//! lint-before-sign, signing through a signer trait, parsing and signature
-//! checks.
+//! Pure X.509 and credential logic for OneVisit Wallet: certificate
+//! profiles (CA, identity, licence), TBS building, lint-before-sign, signing
+//! through a signer trait, parsing and signature checks, holder CSRs, and
+//! the catalog of licence types and one-visit services.
 //!
 //! No I/O: no files, no network, no clock. Time and randomness are
 //! parameters, and keys are reached only through [`CaSigner`], so the HSM
@@ -13,11 +14,15 @@
 #![forbid(unsafe_code)]
 
 mod ca;
+pub mod catalog;
+pub mod csr;
 mod encoding;
 mod error;
+pub mod holder;
 mod identifiers;
 pub mod lint;
 mod name;
+pub mod oids;
 mod signer;
 mod validity;
 mod verify;
@@ -30,7 +35,7 @@ pub use encoding::{from_der, from_pem, spki_from_der, spki_pem, to_der, to_pem};
 pub use error::{CertError, LintFinding, LintReport};
 pub use identifiers::{SERIAL_LEN, key_identifier, random_serial, serial_hex, sha256_fingerprint};
 pub use lint::CertProfile;
-pub use name::{UB_NAME_CHARS, ca_name};
+pub use name::{UB_NAME_CHARS, UB_SERIAL_NUMBER_CHARS, ca_name};
 pub use signer::{CaSigner, signer_spki};
 pub use validity::{clamp_to_issuer, rfc5280_time, validity, validity_unix};
 pub use verify::verify_signed_by;

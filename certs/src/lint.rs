@@ -8,19 +8,39 @@
 
 use std::collections::BTreeSet;
 
-use const_oid::{AssociatedOid, db::rfc5912::ECDSA_WITH_SHA_256};
-use der::{DateTime, asn1::UtcTime, flagset::FlagSet, referenced::OwnedToRef};
+use const_oid::{
+    AssociatedOid,
+    db::{
+        rfc5280::{ID_AD_OCSP, ID_KP_CLIENT_AUTH},
+        rfc5912::ECDSA_WITH_SHA_256,
+    },
+};
+use der::{
+    DateTime,
+    asn1::{ObjectIdentifier, UtcTime},
+    flagset::FlagSet,
+    referenced::OwnedToRef,
+};
 use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::{
     Certificate, TbsCertificate, Version,
     ext::pkix::{
-        AuthorityKeyIdentifier, BasicConstraints, KeyUsage, KeyUsages, SubjectKeyIdentifier,
+        AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints, CertificatePolicies,
+        CrlDistributionPoints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectDirectoryAttributes,
+        SubjectKeyIdentifier,
+        name::{DistributionPointName, GeneralName},
     },
     name::Name,
     time::Time,
 };
 
-use crate::{CertError, LintFinding, LintReport, key_identifier};
+use crate::{
+    CertError, LintFinding, LintReport,
+    holder::{LicenceInfo, LicenceInfoDer, http_url_problem, read_date_of_birth},
+    key_identifier,
+    name::{UB_NAME_CHARS, UB_SERIAL_NUMBER_CHARS, read_holder_name},
+    oids::{IDENTITY_POLICY, LICENCE_INFO, LICENCE_POLICY},
+};
 
 /// Maximum serial number length in content octets (RFC 5280 4.1.2.2).
 const MAX_SERIAL_OCTETS: usize = 20;
@@ -33,38 +53,107 @@ pub enum CertProfile {
     RootCa,
     /// CA signed by the root (`identity-ca`, `license-ca`): pathLen 0.
     IssuingCa,
+    /// Holder identity certificate: subjectDirectoryAttributes with
+    /// dateOfBirth, the identity policy.
+    Identity,
+    /// Holder licence certificate: the licence extension, the licence policy.
+    Licence,
 }
 
 /// What each profile demands; one table so the profiles differ only in data.
 struct Rules {
     self_signed: bool,
-    path_len: Option<u8>,
+    /// `Some(path_len)`: a CA, basicConstraints CA:TRUE (critical) with this
+    /// pathLen. `None`: an end entity, basicConstraints CA:FALSE or absent.
+    ca: Option<Option<u8>>,
     key_usage: FlagSet<KeyUsages>,
-    extensions: &'static [der::asn1::ObjectIdentifier],
+    extensions: &'static [ObjectIdentifier],
+    /// Rules of the holder profiles; `None` for CAs.
+    holder: Option<HolderRules>,
 }
 
-const CA_EXTENSIONS: &[der::asn1::ObjectIdentifier] = &[
+#[derive(Clone, Copy)]
+struct HolderRules {
+    policy: ObjectIdentifier,
+    credential: Credential,
+}
+
+/// The extension that makes a holder certificate an identity or a licence.
+#[derive(Clone, Copy)]
+enum Credential {
+    DateOfBirth,
+    Licence,
+}
+
+const CA_EXTENSIONS: &[ObjectIdentifier] = &[
     BasicConstraints::OID,
     KeyUsage::OID,
     SubjectKeyIdentifier::OID,
     AuthorityKeyIdentifier::OID,
 ];
 
+const IDENTITY_EXTENSIONS: &[ObjectIdentifier] = &[
+    BasicConstraints::OID,
+    KeyUsage::OID,
+    ExtendedKeyUsage::OID,
+    CertificatePolicies::OID,
+    CrlDistributionPoints::OID,
+    AuthorityInfoAccessSyntax::OID,
+    SubjectKeyIdentifier::OID,
+    AuthorityKeyIdentifier::OID,
+    SubjectDirectoryAttributes::OID,
+];
+
+const LICENCE_EXTENSIONS: &[ObjectIdentifier] = &[
+    BasicConstraints::OID,
+    KeyUsage::OID,
+    ExtendedKeyUsage::OID,
+    CertificatePolicies::OID,
+    CrlDistributionPoints::OID,
+    AuthorityInfoAccessSyntax::OID,
+    SubjectKeyIdentifier::OID,
+    AuthorityKeyIdentifier::OID,
+    LICENCE_INFO,
+];
+
 impl CertProfile {
     fn rules(self) -> Rules {
         let ca_usage = KeyUsages::KeyCertSign | KeyUsages::CRLSign;
+        let holder_usage = FlagSet::from(KeyUsages::DigitalSignature);
         match self {
             CertProfile::RootCa => Rules {
                 self_signed: true,
-                path_len: None,
+                ca: Some(None),
                 key_usage: ca_usage,
                 extensions: CA_EXTENSIONS,
+                holder: None,
             },
             CertProfile::IssuingCa => Rules {
                 self_signed: false,
-                path_len: Some(0),
+                ca: Some(Some(0)),
                 key_usage: ca_usage,
                 extensions: CA_EXTENSIONS,
+                holder: None,
+            },
+            CertProfile::Identity => Rules {
+                self_signed: false,
+                ca: None,
+                key_usage: holder_usage,
+                extensions: IDENTITY_EXTENSIONS,
+                holder: Some(HolderRules {
+                    policy: IDENTITY_POLICY,
+                    credential: Credential::DateOfBirth,
+                }),
+            },
+            CertProfile::Licence => Rules {
+                self_signed: false,
+                ca: None,
+                key_usage: holder_usage,
+                extensions: LICENCE_EXTENSIONS,
+                holder: Some(HolderRules {
+                    policy: LICENCE_POLICY,
+                    credential: Credential::Licence,
+                }),
             },
         }
     }
@@ -85,7 +174,8 @@ pub fn issuer_key_id(issuer: &Certificate) -> Result<Vec<u8>, CertError> {
 }
 
 /// Checks that `issuer` may sign certificates of `profile`: a CA with
-/// keyCertSign whose pathLen leaves room for a subordinate CA if needed.
+/// keyCertSign whose pathLen leaves room for a subordinate CA if needed
+/// (holder profiles need no room: pathLen 0 is fine).
 ///
 /// # Errors
 /// [`CertError::IssuerNotCa`] saying which requirement failed.
@@ -149,6 +239,9 @@ pub fn lint_tbs(
     lint_validity(tbs, issuer_window, &mut out);
     lint_key(tbs, issuer_spki, issuer.is_some(), &mut out);
     lint_extensions(tbs, &rules, &issuer_kid, &mut out);
+    if let Some(holder) = rules.holder {
+        lint_holder(tbs, holder, &mut out);
+    }
 
     out.finish()
 }
@@ -244,7 +337,7 @@ fn lint_header(tbs: &TbsCertificate, out: &mut Findings) {
 
 fn lint_names(tbs: &TbsCertificate, issuer_name: &Name, has_issuer: bool, out: &mut Findings) {
     if tbs.subject().is_empty() {
-        out.add("subject.empty", "CA subject must be a non-empty DN");
+        out.add("subject.empty", "subject must be a non-empty DN");
     }
     if tbs.issuer().is_empty() {
         out.add("issuer.empty", "issuer must be a non-empty DN");
@@ -261,7 +354,7 @@ fn lint_names(tbs: &TbsCertificate, issuer_name: &Name, has_issuer: bool, out: &
     if has_issuer && tbs.subject() == issuer_name {
         out.add(
             "subject.same_as_issuer",
-            "a subordinate CA with its issuer's name breaks path building",
+            "a subject with its issuer's name breaks path building",
         );
     }
     for rdn in tbs.subject().iter_rdn().chain(tbs.issuer().iter_rdn()) {
@@ -326,14 +419,14 @@ fn lint_key(
     if has_issuer && spki == issuer_spki {
         out.add(
             "spki.same_as_issuer",
-            "a subordinate CA must have its own key",
+            "a subject must not share its issuer's key",
         );
     }
 }
 
 fn lint_extensions(tbs: &TbsCertificate, rules: &Rules, issuer_kid: &[u8], out: &mut Findings) {
     let Some(extensions) = tbs.extensions().filter(|e| !e.is_empty()) else {
-        out.add("extensions.missing", "CA certificates need extensions");
+        out.add("extensions.missing", "profile needs extensions");
         return;
     };
 
@@ -357,23 +450,36 @@ fn lint_extensions(tbs: &TbsCertificate, rules: &Rules, issuer_kid: &[u8], out: 
         return;
     }
 
-    match tbs.get_extension::<BasicConstraints>() {
-        Err(e) => out.add("basic_constraints.decode", e.to_string()),
-        Ok(None) => out.add("basic_constraints.missing", "required in CA certificates"),
-        Ok(Some((critical, bc))) => {
+    match (tbs.get_extension::<BasicConstraints>(), rules.ca) {
+        (Err(e), _) => out.add("basic_constraints.decode", e.to_string()),
+        (Ok(None), Some(_)) => out.add("basic_constraints.missing", "required in CA certificates"),
+        (Ok(Some((critical, bc))), Some(path_len)) => {
             if !critical {
                 out.add("basic_constraints.not_critical", "RFC 5280 4.2.1.9");
             }
             if !bc.ca {
                 out.add("basic_constraints.not_ca", "cA must be TRUE");
             }
-            if bc.path_len_constraint != rules.path_len {
+            if bc.path_len_constraint != path_len {
                 out.add(
                     "basic_constraints.path_len",
-                    format!(
-                        "{:?}, expected {:?}",
-                        bc.path_len_constraint, rules.path_len
-                    ),
+                    format!("{:?}, expected {path_len:?}", bc.path_len_constraint),
+                );
+            }
+        }
+        // End entity: absent, or present with cA FALSE (RFC 5280 4.2.1.9).
+        (Ok(None), None) => {}
+        (Ok(Some((_, bc))), None) => {
+            if bc.ca {
+                out.add(
+                    "basic_constraints.ca_in_end_entity",
+                    "an end-entity certificate must not assert cA TRUE",
+                );
+            }
+            if bc.path_len_constraint.is_some() {
+                out.add(
+                    "basic_constraints.path_len",
+                    "pathLenConstraint only belongs in CA certificates",
                 );
             }
         }
@@ -381,7 +487,7 @@ fn lint_extensions(tbs: &TbsCertificate, rules: &Rules, issuer_kid: &[u8], out: 
 
     match tbs.get_extension::<KeyUsage>() {
         Err(e) => out.add("key_usage.decode", e.to_string()),
-        Ok(None) => out.add("key_usage.missing", "required in CA certificates"),
+        Ok(None) => out.add("key_usage.missing", "required by the profile"),
         Ok(Some((critical, ku))) => {
             if !critical {
                 out.add("key_usage.not_critical", "profile marks keyUsage critical");
@@ -398,10 +504,7 @@ fn lint_extensions(tbs: &TbsCertificate, rules: &Rules, issuer_kid: &[u8], out: 
     let own_kid = key_identifier(tbs.subject_public_key_info());
     match tbs.get_extension::<SubjectKeyIdentifier>() {
         Err(e) => out.add("ski.decode", e.to_string()),
-        Ok(None) => out.add(
-            "ski.missing",
-            "RFC 5280 4.2.1.2: required in CA certificates",
-        ),
+        Ok(None) => out.add("ski.missing", "required by the profile (RFC 5280 4.2.1.2)"),
         Ok(Some((critical, ski))) => {
             if critical {
                 out.add("ski.critical", "RFC 5280 4.2.1.2: must be non-critical");
@@ -431,6 +534,214 @@ fn lint_extensions(tbs: &TbsCertificate, rules: &Rules, issuer_kid: &[u8], out: 
                 Some(kid) if kid.as_bytes() == issuer_kid => {}
                 Some(_) => out.add("aki.mismatch", "keyIdentifier is not the issuer's SKI"),
                 None => out.add("aki.no_key_identifier", "keyIdentifier required"),
+            }
+        }
+    }
+}
+
+/// The holder profiles' own rules: subject form, extended key usage,
+/// policy, revocation pointers and the credential extension.
+fn lint_holder(tbs: &TbsCertificate, rules: HolderRules, out: &mut Findings) {
+    match read_holder_name(tbs.subject()) {
+        Err(why) => out.add("subject.holder_form", why),
+        Ok((cn, serial)) => {
+            let cn_chars = cn.chars().count();
+            if cn_chars == 0 {
+                out.add("subject.cn_empty", "commonName must not be empty");
+            } else if cn_chars > UB_NAME_CHARS {
+                out.add(
+                    "subject.cn_length",
+                    format!("commonName has {cn_chars} characters, at most {UB_NAME_CHARS}"),
+                );
+            }
+            if serial.is_empty() {
+                out.add(
+                    "subject.serial_number_empty",
+                    "serialNumber must not be empty",
+                );
+            } else if serial.len() > UB_SERIAL_NUMBER_CHARS {
+                out.add(
+                    "subject.serial_number_length",
+                    format!(
+                        "serialNumber has {} characters, at most {UB_SERIAL_NUMBER_CHARS}",
+                        serial.len()
+                    ),
+                );
+            }
+        }
+    }
+
+    match tbs.get_extension::<ExtendedKeyUsage>() {
+        Err(e) => out.add("eku.decode", e.to_string()),
+        Ok(None) => out.add("eku.missing", "extendedKeyUsage clientAuth required"),
+        Ok(Some((critical, eku))) => {
+            if critical {
+                out.add(
+                    "eku.critical",
+                    "profile marks extendedKeyUsage non-critical",
+                );
+            }
+            if eku.0 != [ID_KP_CLIENT_AUTH] {
+                out.add(
+                    "eku.purposes",
+                    format!("{:?}, expected clientAuth only", eku.0),
+                );
+            }
+        }
+    }
+
+    match tbs.get_extension::<CertificatePolicies>() {
+        Err(e) => out.add("policies.decode", e.to_string()),
+        Ok(None) => out.add("policies.missing", "certificatePolicies required"),
+        Ok(Some((critical, policies))) => {
+            if critical {
+                out.add(
+                    "policies.critical",
+                    "profile marks certificatePolicies non-critical",
+                );
+            }
+            let only_ours = matches!(
+                policies.0.as_slice(),
+                [p] if p.policy_identifier == rules.policy && p.policy_qualifiers.is_none()
+            );
+            if !only_ours {
+                out.add(
+                    "policies.oid",
+                    format!(
+                        "expected exactly policy {} without qualifiers",
+                        rules.policy
+                    ),
+                );
+            }
+        }
+    }
+
+    match tbs.get_extension::<CrlDistributionPoints>() {
+        Err(e) => out.add("crl_dp.decode", e.to_string()),
+        Ok(None) => out.add("crl_dp.missing", "cRLDistributionPoints required"),
+        Ok(Some((critical, dps))) => {
+            if critical {
+                out.add(
+                    "crl_dp.critical",
+                    "profile marks cRLDistributionPoints non-critical",
+                );
+            }
+            let uri = match dps.0.as_slice() {
+                [dp] if dp.reasons.is_none() && dp.crl_issuer.is_none() => {
+                    match &dp.distribution_point {
+                        Some(DistributionPointName::FullName(names)) => match names.as_slice() {
+                            [GeneralName::UniformResourceIdentifier(uri)] => Some(uri.as_str()),
+                            _ => None,
+                        },
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            match uri.map(|u| (u, http_url_problem(u))) {
+                None => out.add(
+                    "crl_dp.form",
+                    "expected one distribution point: a fullName with one URI",
+                ),
+                Some((u, Some(problem))) => out.add("crl_dp.uri", format!("{u}: {problem}")),
+                Some((_, None)) => {}
+            }
+        }
+    }
+
+    match tbs.get_extension::<AuthorityInfoAccessSyntax>() {
+        Err(e) => out.add("aia.decode", e.to_string()),
+        Ok(None) => out.add("aia.missing", "authorityInfoAccess with OCSP required"),
+        Ok(Some((critical, aia))) => {
+            if critical {
+                out.add("aia.critical", "RFC 5280 4.2.2.1: must be non-critical");
+            }
+            let ocsp: Vec<_> = aia
+                .0
+                .iter()
+                .filter(|ad| ad.access_method == ID_AD_OCSP)
+                .collect();
+            match ocsp.as_slice() {
+                [ad] => match &ad.access_location {
+                    GeneralName::UniformResourceIdentifier(uri) => {
+                        if let Some(problem) = http_url_problem(uri.as_str()) {
+                            out.add("aia.ocsp_uri", format!("{uri}: {problem}"));
+                        }
+                    }
+                    _ => out.add("aia.ocsp_uri", "OCSP location must be a URI"),
+                },
+                _ => out.add(
+                    "aia.ocsp",
+                    format!("{} OCSP access descriptions, expected one", ocsp.len()),
+                ),
+            }
+        }
+    }
+
+    match rules.credential {
+        Credential::DateOfBirth => lint_date_of_birth(tbs, out),
+        Credential::Licence => lint_licence_info(tbs, out),
+    }
+}
+
+fn lint_date_of_birth(tbs: &TbsCertificate, out: &mut Findings) {
+    match tbs.get_extension::<SubjectDirectoryAttributes>() {
+        Err(e) => out.add("sda.decode", e.to_string()),
+        Ok(None) => out.add(
+            "date_of_birth.missing",
+            "subjectDirectoryAttributes required",
+        ),
+        Ok(Some((critical, attributes))) => {
+            if critical {
+                out.add("sda.critical", "RFC 5280 4.2.1.8: must be non-critical");
+            }
+            if attributes.0.len() != 1 {
+                out.add(
+                    "sda.attributes",
+                    format!(
+                        "{} attributes, expected dateOfBirth only",
+                        attributes.0.len()
+                    ),
+                );
+            }
+            match read_date_of_birth(&attributes) {
+                Err(why) => out.add("date_of_birth.form", why),
+                Ok(None) => out.add("date_of_birth.missing", "dateOfBirth attribute required"),
+                Ok(Some(_)) => {}
+            }
+        }
+    }
+}
+
+fn lint_licence_info(tbs: &TbsCertificate, out: &mut Findings) {
+    match tbs.get_extension::<LicenceInfoDer>() {
+        Err(e) => out.add("licence_info.decode", e.to_string()),
+        Ok(None) => out.add("licence_info.missing", "licence extension required"),
+        Ok(Some((critical, der))) => {
+            if critical {
+                out.add(
+                    "licence_info.critical",
+                    "profile marks the licence extension non-critical",
+                );
+            }
+            let info = LicenceInfo::from(der);
+            for (field, value) in [
+                ("licenceType", &info.licence_type),
+                ("licenceNumber", &info.licence_number),
+                ("department", &info.department),
+            ] {
+                if value.trim().is_empty() {
+                    out.add("licence_info.empty", format!("{field} must not be empty"));
+                }
+            }
+            let mut names = BTreeSet::new();
+            for (name, _) in &info.attributes {
+                if name.is_empty() || !names.insert(name.as_str()) {
+                    out.add(
+                        "licence_info.attribute_name",
+                        format!("attribute name {name:?} is empty or repeated"),
+                    );
+                }
             }
         }
     }

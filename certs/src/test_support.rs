@@ -22,7 +22,11 @@ use spki::{
 };
 use x509_cert::{Certificate, serial_number::SerialNumber};
 
-use crate::{CertError, build_issuing_ca, build_root, ca_name, random_serial};
+use crate::{
+    CertError, build_issuing_ca, build_root, ca_name,
+    holder::{BirthDate, Endpoints, HolderSubject, IdentityRequest, LicenceInfo, LicenceRequest},
+    random_serial,
+};
 
 pub(crate) type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -182,6 +186,67 @@ pub(crate) fn sample_issuing(
     Ok((cert, issuing_signer))
 }
 
+/// CRL and OCSP locations as the service writes them.
+pub(crate) fn sample_endpoints() -> Endpoints {
+    Endpoints {
+        crl_url: "http://127.0.0.1:8080/v1/crl/5e1ec7ed".into(),
+        ocsp_url: "http://127.0.0.1:8080/ocsp".into(),
+    }
+}
+
+pub(crate) fn sample_subject() -> HolderSubject {
+    HolderSubject {
+        full_name: "Lǐ Xiǎolóng".into(),
+        identity_id: "0f8fad5b-d9cb-469f-a165-70867728950e".into(),
+    }
+}
+
+/// A one-year identity certificate request for `holder_spki`, born before
+/// 1970 (which `der::DateTime` could not express).
+pub(crate) fn sample_identity_request(
+    holder_spki: SubjectPublicKeyInfoOwned,
+) -> Result<IdentityRequest, CertError> {
+    Ok(IdentityRequest {
+        subject: sample_subject(),
+        birth_date: BirthDate::parse("1958-03-17")?,
+        holder_spki,
+        serial: test_serial()?,
+        not_before: now() - Duration::from_secs(30),
+        not_after: now() + YEAR,
+        endpoints: sample_endpoints(),
+    })
+}
+
+pub(crate) fn sample_licence_info() -> LicenceInfo {
+    LicenceInfo {
+        licence_type: "business".into(),
+        licence_number: "BUS-2025-000042".into(),
+        department: "market-regulation".into(),
+        attributes: vec![
+            ("company_name".into(), "龙门客栈有限公司".into()),
+            ("scope".into(), "lodging, catering".into()),
+            (
+                "unified_social_credit_code".into(),
+                "91350100M000100Y43".into(),
+            ),
+        ],
+    }
+}
+
+pub(crate) fn sample_licence_request(
+    holder_spki: SubjectPublicKeyInfoOwned,
+) -> Result<LicenceRequest, CertError> {
+    Ok(LicenceRequest {
+        subject: sample_subject(),
+        holder_spki,
+        serial: test_serial()?,
+        not_before: now() - Duration::from_secs(30),
+        not_after: now() + YEAR,
+        endpoints: sample_endpoints(),
+        info: sample_licence_info(),
+    })
+}
+
 /// OpenSSL and pkilint, run on certificates written to a temporary
 /// directory.
 pub(crate) mod external {
@@ -224,6 +289,54 @@ pub(crate) mod external {
         let file = dir.join(format!("{label}.der"));
         fs::write(&file, to_der(cert)?)?;
         pkilint("lint_pkix_cert", &[&file])
+    }
+
+    /// `openssl verify -x509_strict -CAfile root -untrusted issuing leaf`,
+    /// then pkilint on the leaf and on the issuing CA / leaf pair.
+    pub(crate) fn check_leaf(
+        dir: &Path,
+        label: &str,
+        root: &Certificate,
+        issuing: &Certificate,
+        leaf: &Certificate,
+    ) -> TestResult {
+        let root_pem = dir.join(format!("{label}-root.pem"));
+        let issuing_pem = dir.join(format!("{label}-issuing.pem"));
+        let leaf_pem = dir.join(format!("{label}-leaf.pem"));
+        let issuing_der = dir.join(format!("{label}-issuing.der"));
+        let leaf_der = dir.join(format!("{label}-leaf.der"));
+        fs::write(&root_pem, to_pem(root)?)?;
+        fs::write(&issuing_pem, to_pem(issuing)?)?;
+        fs::write(&leaf_pem, to_pem(leaf)?)?;
+        fs::write(&issuing_der, to_der(issuing)?)?;
+        fs::write(&leaf_der, to_der(leaf)?)?;
+
+        wallet_testkit::openssl_verify(&root_pem, Some(&issuing_pem), &leaf_pem)?;
+        pkilint("lint_pkix_cert", &[&leaf_der])?;
+        pkilint(
+            "lint_pkix_signer_signee_cert_chain",
+            &[&issuing_der, &leaf_der],
+        )
+    }
+
+    /// `openssl asn1parse -inform DER` of `der`, its output on success.
+    pub(crate) fn asn1parse(
+        dir: &Path,
+        label: &str,
+        der: &[u8],
+    ) -> Result<String, Box<dyn std::error::Error>> {
+        let file = dir.join(format!("{label}.der"));
+        fs::write(&file, der)?;
+        let (ok, text) = wallet_testkit::run(
+            std::process::Command::new("openssl")
+                .args(["asn1parse", "-inform", "DER", "-in"])
+                .arg(&file),
+        );
+        if ok {
+            Ok(text)
+        } else {
+            Err(format!("openssl asn1parse failed: {text}").into())
+        }
     }
 
     /// `openssl verify -x509_strict` of root and issuing CA, then pkilint on
