@@ -172,6 +172,10 @@ pub(crate) const SQLITE_UNIQUE_COLUMNS: &[(&str, &str)] = &[
     ("identities.id", "identities_pkey"),
     ("identities.dedup_hmac", "identities_one_active_per_person"),
     ("issuance_intents.serial", "issuance_intents_pkey"),
+    (
+        "issuance_intents.license_type, issuance_intents.license_number",
+        "issuance_intents_license_type_license_number_key",
+    ),
     ("keys.id", "keys_pkey"),
     ("keys.key_id", "keys_key_id_key"),
     ("keys.label", "keys_label_key"),

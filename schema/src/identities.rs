@@ -23,6 +23,9 @@ text_enum! {
         Active => "active",
         /// Revoked; another identity may be enrolled for the person.
         Revoked => "revoked",
+        /// Enrollment did not finish (signing or storing the certificate
+        /// failed, or the process died); frees the person's dedup slot.
+        Abandoned => "abandoned",
     }
 }
 
@@ -139,6 +142,24 @@ pub fn revoke(conn: &mut DbConnection, id: &IdentityId, at: i64) -> Result<bool,
         identities::status.eq(IdentityStatus::Revoked),
         identities::revoked_at.eq(Some(at)),
     ))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// Marks an active identity that never got a certificate as abandoned, so
+/// the person can be enrolled again. Returns `false` when the identity is not
+/// active or already has a credential.
+pub fn abandon(conn: &mut DbConnection, id: &IdentityId) -> Result<bool, StorageError> {
+    use crate::schema::credentials;
+    let has_credentials =
+        diesel::dsl::exists(credentials::table.filter(credentials::identity_id.eq(id)));
+    let changed = diesel::update(
+        identities::table
+            .filter(identities::id.eq(id))
+            .filter(identities::status.eq(IdentityStatus::Active))
+            .filter(diesel::dsl::not(has_credentials)),
+    )
+    .set(identities::status.eq(IdentityStatus::Abandoned))
     .execute(conn)?;
     Ok(changed == 1)
 }

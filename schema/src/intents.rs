@@ -42,6 +42,8 @@ pub struct IssuanceIntent {
     pub kind: CredentialKind,
     /// Licence type for licences.
     pub license_type: Option<String>,
+    /// Licence number reserved with the serial (licences only); unique per type.
+    pub license_number: Option<String>,
     /// The key that is to sign.
     pub issuer_key_id: KeyId,
     /// State.
@@ -66,6 +68,8 @@ pub struct NewIssuanceIntent {
     pub kind: CredentialKind,
     /// Licence type; required for licences, `None` for identities.
     pub license_type: Option<String>,
+    /// Licence number reserved with the serial (licences only); unique per type.
+    pub license_number: Option<String>,
     /// The key that is to sign.
     pub issuer_key_id: KeyId,
     /// Reservation time.

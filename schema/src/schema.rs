@@ -59,6 +59,7 @@ diesel::table! {
         identity_id -> Text,
         kind -> Text,
         license_type -> Nullable<Text>,
+        license_number -> Nullable<Text>,
         issuer_key_id -> Text,
         state -> Text,
         created_at -> BigInt,

@@ -210,6 +210,7 @@ fn intent(w: &World, serial: &Serial, license_type: Option<&str>) -> NewIssuance
             CredentialKind::Identity
         },
         license_type: license_type.map(str::to_owned),
+        license_number: license_type.map(|t| format!("{t}-{}", serial.as_str())),
         issuer_key_id: if license_type.is_some() {
             w.license_ca.clone()
         } else {

@@ -61,7 +61,7 @@ CREATE TABLE identities (
     birth_date TEXT NOT NULL
         CHECK (birth_date GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]'),
     address TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('active', 'revoked')),
+    status TEXT NOT NULL CHECK (status IN ('active', 'revoked', 'abandoned')),
     created_at BIGINT NOT NULL,
     created_by BIGINT NOT NULL REFERENCES staff (id),
     revoked_at BIGINT,
@@ -79,12 +79,17 @@ CREATE TABLE issuance_intents (
     identity_id TEXT NOT NULL REFERENCES identities (id),
     kind TEXT NOT NULL CHECK (kind IN ('identity', 'license')),
     license_type TEXT,
+    license_number TEXT,
     issuer_key_id TEXT NOT NULL REFERENCES keys (key_id),
     state TEXT NOT NULL CHECK (state IN ('pending', 'completed', 'abandoned')),
     created_at BIGINT NOT NULL,
     created_by BIGINT NOT NULL REFERENCES staff (id),
     resolved_at BIGINT,
+    -- The licence number is reserved with the serial, before signing,
+    -- because it is inside the signed certificate.
+    CONSTRAINT issuance_intents_license_type_license_number_key UNIQUE (license_type, license_number),
     CHECK ((kind = 'license') = (license_type IS NOT NULL)),
+    CHECK ((kind = 'license') = (license_number IS NOT NULL)),
     CHECK ((state = 'pending') = (resolved_at IS NULL))
 );
 CREATE INDEX issuance_intents_pending ON issuance_intents (created_at) WHERE state = 'pending';
