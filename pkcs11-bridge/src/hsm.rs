@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -67,6 +68,7 @@ pub struct Hsm {
     state: Mutex<TokenState>,
     pool: Mutex<Vec<PooledSession>>,
     handles: Mutex<HashMap<(ObjectKind, String), ObjectHandle>>,
+    signatures: AtomicU64,
 }
 
 impl std::fmt::Debug for Hsm {
@@ -111,6 +113,7 @@ impl Hsm {
             }),
             pool: Mutex::new(Vec::new()),
             handles: Mutex::new(HashMap::new()),
+            signatures: AtomicU64::new(0),
         };
         let (session, generation) = hsm.open_session()?;
         lock(&hsm.pool).push(PooledSession {
@@ -138,6 +141,16 @@ impl Hsm {
                 })
             }
         })
+    }
+
+    /// ECDSA signatures this connection has made (for metrics, and for tests
+    /// that prove something was never signed).
+    pub fn signatures_made(&self) -> u64 {
+        self.signatures.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_signature(&self) {
+        self.signatures.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Number of idle sessions in the pool (for metrics and tests).

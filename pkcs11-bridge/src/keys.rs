@@ -458,6 +458,7 @@ impl Hsm {
             let key = hsm.object(session, ObjectKind::Private, label)?;
             Ok(session.sign(&Mechanism::Ecdsa, key, digest)?)
         })?;
+        self.count_signature();
         Signature::from_slice(&raw).map_err(|_| HsmError::InvalidTokenData {
             what: "ECDSA signature",
         })
