@@ -4,7 +4,7 @@
 #   deploy/test.sh
 #
 # Phases (each prints its elapsed time; all are quick when nothing is missing):
-#   packages  installs the missing ones of softhsm2, opensc (pkcs11-tool),
+#   packages  installs the missing ones of softhsm2, opensc (pkcs11-tool), sqlite3,
 #             postgresql, libpq-dev, pkg-config, curl, openssl, python3-venv
 #   postgres  makes sure PostgreSQL answers on 127.0.0.1:5432 (starts the
 #             installed cluster if not) with a superuser role `root` and a
@@ -39,7 +39,7 @@ total_start=$(now_us)
 
 # --- packages ----------------------------------------------------------------
 phase_begin packages
-pkgs=(softhsm2 opensc libpq-dev pkg-config curl openssl)
+pkgs=(softhsm2 opensc libpq-dev pkg-config curl openssl sqlite3)
 if [ "$WALLET_TEST_POSTGRES_URL" = "$DEFAULT_PG_URL" ]; then
     pkgs+=(postgresql)
 elif ! command -v psql >/dev/null 2>&1; then

@@ -117,8 +117,9 @@ pub struct Config {
     pub token_label: String,
     /// Where the user PIN comes from.
     pub pin: PinSource,
-    /// Licence catalog file.
-    pub catalog: PathBuf,
+    /// Licence catalog file; `None` means `certs/catalog.toml` when it
+    /// exists, else the copy built into the binary.
+    pub catalog: Option<PathBuf>,
     /// Checkpoint origin line.
     pub ledger_origin: String,
     /// HTTPS, when configured.
@@ -280,10 +281,7 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_MODULE)),
             token_label,
             pin,
-            catalog: get("WALLET_CATALOG")
-                .map(PathBuf::from)
-                .or(f.catalog)
-                .unwrap_or_else(|| PathBuf::from("certs/catalog.toml")),
+            catalog: get("WALLET_CATALOG").map(PathBuf::from).or(f.catalog),
             ledger_origin,
             tls,
             log: get("WALLET_LOG").or(f.log).unwrap_or_else(|| "info".into()),
@@ -353,7 +351,7 @@ mod tests {
         assert_eq!(c.pkcs11_module, PathBuf::from(DEFAULT_MODULE));
         assert_eq!(c.token_label, "onevisit");
         assert_eq!(c.ledger_origin, "onevisit.local/ledger");
-        assert_eq!(c.catalog, PathBuf::from("certs/catalog.toml"));
+        assert_eq!(c.catalog, None);
         assert!(c.tls.is_none());
         assert_eq!(c.log_format, LogFormat::Text);
         assert!(matches!(c.pin, PinSource::None));

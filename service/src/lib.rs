@@ -33,6 +33,14 @@ pub enum StartupError {
         /// Why.
         source: std::io::Error,
     },
+    /// The licence catalog is unreadable or invalid.
+    #[error("catalog {path}: {message}")]
+    Catalog {
+        /// Where it was read from.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The TLS material is unusable.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
@@ -70,4 +78,30 @@ pub fn open_database(
         })?;
     }
     Ok(schema::Database::connect(&config.database_url, pool_size)?)
+}
+
+/// Loads the licence catalog: `WALLET_CATALOG` when set (it must then be
+/// readable), else `certs/catalog.toml` in the working directory when it
+/// exists, else the catalog built into the binary, so walletd started from
+/// anywhere (systemd, a container) has one.
+pub fn load_catalog(config: &config::Config) -> Result<certs::catalog::Catalog, StartupError> {
+    let default = std::path::Path::new("certs/catalog.toml");
+    let (path, text) = match &config.catalog {
+        Some(p) => (p.display().to_string(), read_catalog(p)?),
+        None if default.exists() => (default.display().to_string(), read_catalog(default)?),
+        None => ("(built in)".to_owned(), certs::catalog::BUILT_IN.to_owned()),
+    };
+    let catalog = certs::catalog::Catalog::from_toml(&text).map_err(|e| StartupError::Catalog {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    tracing::info!(catalog = %path, "licence catalog loaded");
+    Ok(catalog)
+}
+
+fn read_catalog(path: &std::path::Path) -> Result<String, StartupError> {
+    std::fs::read_to_string(path).map_err(|e| StartupError::Catalog {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
 }

@@ -5,10 +5,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
 use service::config::Config;
+use service::domain::issuance::{INTENT_GRACE, Issuer};
 use service::http::{AppState, metrics::Metrics, serve};
 
 /// OneVisit Wallet daemon.
@@ -45,11 +47,42 @@ fn run(args: &Args) -> anyhow::Result<()> {
     if !has_root {
         bail!("no active root key in the database: run `walletctl init` first");
     }
+    let catalog = Arc::new(service::load_catalog(&config)?);
+    let issuer = Arc::new(Issuer::new(
+        Arc::clone(&hsm),
+        db.clone(),
+        catalog,
+        &config.public_url,
+    ));
+    let resolved = issuer
+        .resolve_unfinished(SystemTime::now(), INTENT_GRACE)
+        .context("resolving unfinished issuances")?;
+    if resolved > 0 {
+        tracing::warn!(
+            resolved,
+            "unfinished issuance intents from an earlier run resolved as abandoned"
+        );
+    }
+    // Intents younger than the grace period may belong to another instance's
+    // request in flight; a background sweep resolves them once they are stale.
+    // It holds only a weak reference, so shutdown still drops (and finalises)
+    // the HSM connection.
+    let sweeper = Arc::downgrade(&issuer);
+    std::thread::Builder::new().name("intent-sweeper".into()).spawn(move || {
+        loop {
+            std::thread::sleep(INTENT_GRACE / 2);
+            let Some(issuer) = sweeper.upgrade() else { return };
+            if let Err(e) = issuer.resolve_unfinished(SystemTime::now(), INTENT_GRACE) {
+                tracing::warn!(error = %e, "sweeping unfinished issuance intents failed; will retry");
+            }
+        }
+    })?;
     let state = AppState {
         config: Arc::new(config),
         db,
         hsm,
         metrics: Arc::new(Metrics::new()),
+        issuer,
     };
     let listen = state.config.listen;
     let scheme = if tls.is_some() { "https" } else { "http" };

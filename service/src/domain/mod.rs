@@ -4,6 +4,8 @@
 //! runs them on the blocking pool.
 
 pub mod ceremony;
+pub mod issuance;
+pub mod national_id;
 pub mod staff;
 pub mod trust;
 
@@ -19,12 +21,43 @@ pub enum DomainError {
     /// The HSM or the database is (temporarily) unavailable.
     #[error("unavailable: {0}")]
     Unavailable(String),
-    /// The thing asked for does not exist.
-    #[error("{0}")]
-    NotFound(String),
+    /// The thing asked for does not exist; `kind` is the stable problem slug.
+    #[error("{detail}")]
+    NotFound {
+        /// Problem slug, e.g. `identity-not-found`.
+        kind: &'static str,
+        /// Human-readable detail.
+        detail: String,
+    },
     /// The request conflicts with existing state.
+    #[error("{detail}")]
+    Conflict {
+        /// Problem slug, e.g. `identity-exists`.
+        kind: &'static str,
+        /// Human-readable detail.
+        detail: String,
+        /// The identity the conflict is about, when there is one.
+        identity_id: Option<String>,
+    },
+    /// Well-formed input that breaks a rule (422).
+    #[error("{detail}")]
+    Invalid {
+        /// Problem slug, e.g. `unsupported-key`.
+        kind: &'static str,
+        /// Human-readable detail.
+        detail: String,
+    },
+    /// Input that cannot be parsed at all (400).
+    #[error("{detail}")]
+    Malformed {
+        /// Problem slug, e.g. `malformed-csr`.
+        kind: &'static str,
+        /// Human-readable detail.
+        detail: String,
+    },
+    /// The caller may not do this (wrong role or department).
     #[error("{0}")]
-    Conflict(String),
+    Forbidden(String),
     /// An HSM failure that is not a transient outage.
     #[error("HSM: {0}")]
     Hsm(HsmError),
@@ -65,6 +98,33 @@ impl From<StorageError> for DomainError {
 impl From<getrandom::Error> for DomainError {
     fn from(e: getrandom::Error) -> Self {
         DomainError::Random(e.to_string())
+    }
+}
+
+impl DomainError {
+    /// A 422 with slug `kind`.
+    pub fn invalid(kind: &'static str, detail: impl Into<String>) -> Self {
+        DomainError::Invalid {
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    /// A 404 with slug `kind`.
+    pub fn not_found(kind: &'static str, detail: impl Into<String>) -> Self {
+        DomainError::NotFound {
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    /// A 409 with slug `kind`.
+    pub fn conflict(kind: &'static str, detail: impl Into<String>) -> Self {
+        DomainError::Conflict {
+            kind,
+            detail: detail.into(),
+            identity_id: None,
+        }
     }
 }
 

@@ -27,12 +27,16 @@ pub fn add(
 ) -> Result<Staff, DomainError> {
     let name = name.trim();
     if name.is_empty() {
-        return Err(DomainError::Conflict("the staff name is empty".into()));
+        return Err(DomainError::invalid(
+            "invalid-staff",
+            "the staff name is empty",
+        ));
     }
     let department = department.map(str::trim).filter(|d| !d.is_empty());
     if role == StaffRole::Officer && department.is_none() {
-        return Err(DomainError::Conflict(
-            "an officer needs --department".into(),
+        return Err(DomainError::invalid(
+            "invalid-staff",
+            "an officer needs --department",
         ));
     }
     let mut conn = db.conn()?;
@@ -48,7 +52,7 @@ pub fn add(
     )
     .map_err(|e| match e {
         StorageError::UniqueViolation { .. } => {
-            DomainError::Conflict(format!("staff {name:?} already exists"))
+            DomainError::conflict("staff-exists", format!("staff {name:?} already exists"))
         }
         other => other.into(),
     })
@@ -66,8 +70,15 @@ pub fn disable(db: &Database, name: &str, now: i64) -> Result<(), DomainError> {
     if staff::disable(&mut conn, name, now)? {
         Ok(())
     } else {
-        Err(DomainError::NotFound(format!(
-            "no enabled staff account {name:?}"
-        )))
+        Err(DomainError::not_found(
+            "staff-not-found",
+            format!("no enabled staff account {name:?}"),
+        ))
     }
+}
+
+/// The enabled account holding bearer `token`, if any.
+pub fn authenticate(db: &Database, token: &str) -> Result<Option<Staff>, DomainError> {
+    let mut conn = db.conn()?;
+    Ok(staff::by_token_hash(&mut conn, &token_hash(token))?)
 }

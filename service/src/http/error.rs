@@ -1,12 +1,15 @@
 //! The one mapping from failures to HTTP: every error leaves as RFC 9457
-//! `application/problem+json` with a stable `type`. Internal details (HSM
-//! return values, SQL errors) go to `tracing` with the request id, never to
-//! the client; a 5xx body is generic.
+//! `application/problem+json` with a stable `type`
+//! (`urn:onevisit:problem:<slug>`). Internal details (HSM return values, SQL
+//! errors) go to `tracing` with the request id, never to the client; a 5xx
+//! body is generic.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+
+use crate::domain::DomainError;
 
 /// Prefix of every problem `type`; the suffix is the stable slug.
 pub const PROBLEM_BASE: &str = "urn:onevisit:problem:";
@@ -14,16 +17,50 @@ pub const PROBLEM_BASE: &str = "urn:onevisit:problem:";
 /// Seconds a client should wait before retrying a 503.
 const RETRY_AFTER_SECS: u32 = 5;
 
-/// Errors an HTTP handler returns.
+/// Errors an HTTP handler returns. `kind` fields are problem slugs.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ApiError {
-    /// The request is malformed (bad JSON, bad parameter).
+    /// The request cannot be parsed (bad JSON, bad parameter, malformed CSR).
+    #[error("{detail}")]
+    BadRequest {
+        /// Problem slug.
+        kind: &'static str,
+        /// Detail for the caller.
+        detail: String,
+    },
+    /// No credentials, or unknown or disabled ones.
     #[error("{0}")]
-    BadRequest(String),
+    Unauthorized(String),
+    /// Authenticated, but not allowed (role, department).
+    #[error("{0}")]
+    Forbidden(String),
     /// The resource does not exist.
-    #[error("{0}")]
-    NotFound(String),
+    #[error("{detail}")]
+    NotFound {
+        /// Problem slug.
+        kind: &'static str,
+        /// Detail for the caller.
+        detail: String,
+    },
+    /// Conflicts with existing state.
+    #[error("{detail}")]
+    Conflict {
+        /// Problem slug.
+        kind: &'static str,
+        /// Detail for the caller.
+        detail: String,
+        /// The identity concerned, as a problem extension member.
+        identity_id: Option<String>,
+    },
+    /// Well-formed but breaks a rule.
+    #[error("{detail}")]
+    Unprocessable {
+        /// Problem slug.
+        kind: &'static str,
+        /// Detail for the caller.
+        detail: String,
+    },
     /// The HSM or the database is unavailable; retry later.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -45,14 +82,37 @@ pub struct Problem {
     /// Explanation specific to this occurrence.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// For conflicts about a person: the existing identity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_id: Option<String>,
 }
 
 impl ApiError {
-    /// `(status, slug, title)` of each variant: the table clients rely on.
+    /// A 400 with the generic `bad-request` slug.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            kind: "bad-request",
+            detail: detail.into(),
+        }
+    }
+
+    /// `(status, slug, title)`: the table clients rely on.
     pub fn kind(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::BadRequest { kind, .. } => (StatusCode::BAD_REQUEST, kind, "Bad request"),
+            ApiError::Unauthorized(_) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Authentication required",
+            ),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
+            ApiError::NotFound { kind, .. } => (StatusCode::NOT_FOUND, kind, "Not found"),
+            ApiError::Conflict { kind, .. } => (StatusCode::CONFLICT, kind, "Conflict"),
+            ApiError::Unprocessable { kind, .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                kind,
+                "Request breaks a rule",
+            ),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -70,17 +130,26 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let (status, slug, title) = self.kind();
         let detail = match self {
-            ApiError::BadRequest(d) | ApiError::NotFound(d) => Some(d.clone()),
+            ApiError::BadRequest { detail, .. }
+            | ApiError::NotFound { detail, .. }
+            | ApiError::Conflict { detail, .. }
+            | ApiError::Unprocessable { detail, .. } => Some(detail.clone()),
+            ApiError::Unauthorized(d) | ApiError::Forbidden(d) => Some(d.clone()),
             ApiError::Unavailable(_) => {
                 Some("the HSM or the database is unavailable; retry later".into())
             }
             ApiError::Internal(_) => None,
+        };
+        let identity_id = match self {
+            ApiError::Conflict { identity_id, .. } => identity_id.clone(),
+            _ => None,
         };
         Problem {
             problem_type: format!("{PROBLEM_BASE}{slug}"),
             title: title.into(),
             status: status.as_u16(),
             detail,
+            identity_id,
         }
     }
 }
@@ -103,16 +172,33 @@ impl ResponseError for ApiError {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
         }
+        if status == StatusCode::UNAUTHORIZED {
+            resp.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"onevisit\""),
+            ));
+        }
         resp.json(self.problem())
     }
 }
 
-impl From<crate::domain::DomainError> for ApiError {
-    fn from(e: crate::domain::DomainError) -> Self {
-        use crate::domain::DomainError as D;
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
         match e {
-            D::Unavailable(m) => ApiError::Unavailable(m),
-            D::NotFound(m) => ApiError::NotFound(m),
+            DomainError::Unavailable(m) => ApiError::Unavailable(m),
+            DomainError::NotFound { kind, detail } => ApiError::NotFound { kind, detail },
+            DomainError::Conflict {
+                kind,
+                detail,
+                identity_id,
+            } => ApiError::Conflict {
+                kind,
+                detail,
+                identity_id,
+            },
+            DomainError::Invalid { kind, detail } => ApiError::Unprocessable { kind, detail },
+            DomainError::Malformed { kind, detail } => ApiError::BadRequest { kind, detail },
+            DomainError::Forbidden(d) => ApiError::Forbidden(d),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -132,33 +218,75 @@ mod tests {
     #[test]
     fn each_variant_has_a_stable_status_and_type() {
         let table = [
+            (ApiError::bad_request("x"), 400, "bad-request"),
             (
-                ApiError::BadRequest("x".into()),
+                ApiError::BadRequest {
+                    kind: "malformed-csr",
+                    detail: "x".into(),
+                },
                 400,
-                "urn:onevisit:problem:bad-request",
+                "malformed-csr",
             ),
+            (ApiError::Unauthorized("x".into()), 401, "unauthorized"),
+            (ApiError::Forbidden("x".into()), 403, "forbidden"),
             (
-                ApiError::NotFound("x".into()),
+                ApiError::NotFound {
+                    kind: "identity-not-found",
+                    detail: "x".into(),
+                },
                 404,
-                "urn:onevisit:problem:not-found",
+                "identity-not-found",
             ),
             (
-                ApiError::Unavailable("x".into()),
-                503,
-                "urn:onevisit:problem:unavailable",
+                ApiError::Conflict {
+                    kind: "identity-exists",
+                    detail: "x".into(),
+                    identity_id: None,
+                },
+                409,
+                "identity-exists",
             ),
             (
-                ApiError::Internal("x".into()),
-                500,
-                "urn:onevisit:problem:internal",
+                ApiError::Unprocessable {
+                    kind: "unsupported-key",
+                    detail: "x".into(),
+                },
+                422,
+                "unsupported-key",
             ),
+            (ApiError::Unavailable("x".into()), 503, "unavailable"),
+            (ApiError::Internal("x".into()), 500, "internal"),
         ];
-        for (e, status, ty) in table {
+        for (e, status, slug) in table {
             let p = e.problem();
             assert_eq!(p.status, status);
-            assert_eq!(p.problem_type, ty);
+            assert_eq!(p.problem_type, format!("{PROBLEM_BASE}{slug}"));
             assert_eq!(e.error_response().status().as_u16(), status);
         }
+    }
+
+    #[test]
+    fn domain_errors_map_to_their_status() {
+        let cases: [(DomainError, u16); 6] = [
+            (DomainError::invalid("unsupported-key", "x"), 422),
+            (
+                DomainError::Malformed {
+                    kind: "malformed-csr",
+                    detail: "x".into(),
+                },
+                400,
+            ),
+            (DomainError::not_found("identity-not-found", "x"), 404),
+            (DomainError::conflict("identity-exists", "x"), 409),
+            (DomainError::Forbidden("x".into()), 403),
+            (DomainError::Unavailable("x".into()), 503),
+        ];
+        for (d, status) in cases {
+            assert_eq!(ApiError::from(d).status_code().as_u16(), status);
+        }
+        let internal = ApiError::from(DomainError::Inconsistent("secret detail".into()));
+        assert_eq!(internal.status_code().as_u16(), 500);
+        assert!(internal.problem().detail.is_none());
     }
 
     #[test]
@@ -178,5 +306,7 @@ mod tests {
             resp.headers().get("content-type").unwrap(),
             "application/problem+json"
         );
+        let resp = ApiError::Unauthorized("x".into()).error_response();
+        assert!(resp.headers().get("www-authenticate").is_some());
     }
 }

@@ -11,6 +11,7 @@ use actix_web::{HttpResponse, get, web};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -34,6 +35,8 @@ pub struct Metrics {
     registry: Mutex<Registry>,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
+    hsm_signatures: Gauge,
+    hsm_idle_sessions: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -68,10 +71,24 @@ impl Metrics {
             "HTTP request latency by route",
             latency.clone(),
         );
+        let hsm_signatures = Gauge::default();
+        registry.register(
+            "hsm_signatures",
+            "ECDSA signatures made by the HSM since start",
+            hsm_signatures.clone(),
+        );
+        let hsm_idle_sessions = Gauge::default();
+        registry.register(
+            "hsm_idle_sessions",
+            "logged-in HSM sessions waiting in the pool",
+            hsm_idle_sessions.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             requests,
             latency,
+            hsm_signatures,
+            hsm_idle_sessions,
         }
     }
 
@@ -88,6 +105,14 @@ impl Metrics {
                 route: route.to_owned(),
             })
             .observe(seconds);
+    }
+
+    /// Samples values that live elsewhere (the HSM's counters).
+    pub fn sample_hsm(&self, hsm: &pkcs11_bridge::Hsm) {
+        self.hsm_signatures
+            .set(i64::try_from(hsm.signatures_made()).unwrap_or(i64::MAX));
+        self.hsm_idle_sessions
+            .set(i64::try_from(hsm.idle_sessions()).unwrap_or(i64::MAX));
     }
 
     /// The registry in Prometheus text format.
@@ -131,6 +156,7 @@ pub async fn track(
                content_type = "application/openmetrics-text")))]
 #[get("/metrics")]
 pub async fn metrics_text(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.metrics.sample_hsm(&state.hsm);
     let body = state
         .metrics
         .render()

@@ -4,8 +4,10 @@
 //! Handlers are thin: extract, call a domain function on the blocking pool,
 //! map the result.
 
+pub mod auth;
 pub mod error;
 pub mod health;
+pub mod identities;
 pub mod metrics;
 pub mod openapi;
 pub mod trust;
@@ -36,6 +38,8 @@ pub struct AppState {
     pub hsm: Arc<pkcs11_bridge::Hsm>,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
+    /// Credential issuance.
+    pub issuer: Arc<crate::domain::issuance::Issuer>,
 }
 
 /// Registers every route. Routes go through `utoipa_actix_web`, which only
@@ -46,31 +50,35 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         web::JsonConfig::default()
             .limit(64 * 1024)
             .error_handler(|err, _req| {
-                ApiError::BadRequest(format!("invalid JSON body: {err}")).into()
+                ApiError::bad_request(format!("invalid JSON body: {err}")).into()
             }),
     )
     .app_data(
         web::QueryConfig::default().error_handler(|err, _req| {
-            ApiError::BadRequest(format!("invalid query: {err}")).into()
+            ApiError::bad_request(format!("invalid query: {err}")).into()
         }),
     )
     .app_data(
-        web::PathConfig::default()
-            .error_handler(|err, _req| ApiError::BadRequest(format!("invalid path: {err}")).into()),
+        web::PathConfig::default().error_handler(|err, _req| {
+            ApiError::bad_request(format!("invalid path: {err}")).into()
+        }),
     )
     .service(health::healthz)
     .service(health::readyz)
     .service(metrics::metrics_text)
     .service(openapi::openapi_json)
-    .service(trust::trust_document);
+    .service(trust::trust_document)
+    .service(identities::enroll)
+    .service(identities::show)
+    .service(identities::issue_licence)
+    .service(identities::reissue);
 }
 
 async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!(
-        "no route for {} {}",
-        req.method(),
-        req.path()
-    )))
+    Err(ApiError::NotFound {
+        kind: "not-found",
+        detail: format!("no route for {} {}", req.method(), req.path()),
+    })
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

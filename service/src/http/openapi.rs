@@ -10,10 +10,31 @@ use utoipa::OpenApi;
 #[openapi(
     info(title = "OneVisit Wallet", description = "HSM-backed identity and licence wallet: issuance, verification, transparency ledger."),
     components(schemas(super::error::Problem)),
+    modifiers(&BearerAuth),
     tags((name = "operations", description = "health, readiness, metrics, API description"),
-         (name = "trust", description = "trust anchors for verifiers")),
+         (name = "trust", description = "trust anchors for verifiers"),
+         (name = "identities", description = "enrollment, licences and reissue by officers")),
 )]
 struct ApiDoc;
+
+/// Declares the staff bearer token scheme the staff endpoints name.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("staff token from `walletctl staff add`"))
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// The base document that route registration fills in.
 pub fn base() -> utoipa::openapi::OpenApi {

@@ -385,22 +385,42 @@ fn ceremony_and_daemon_on_sqlite() {
         "{metrics}"
     );
 
-    // Every route the server answers is described in the OpenAPI document.
+    // The OpenAPI document is collected from the registered routes: it lists
+    // exactly these, and every parameterless GET it lists is served.
     let api = daemon.get_json("/openapi.json");
     assert!(api["openapi"].as_str().unwrap().starts_with("3."), "{api}");
-    for path in [
-        "/healthz",
-        "/readyz",
-        "/metrics",
-        "/openapi.json",
-        "/v1/trust",
-    ] {
-        assert!(
-            api["paths"].get(path).is_some(),
-            "{path} missing from OpenAPI"
-        );
-        assert_eq!(daemon.get(path).0, 200, "{path}");
+    let mut paths: Vec<&str> = api["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    paths.sort_unstable();
+    assert_eq!(
+        paths,
+        [
+            "/healthz",
+            "/metrics",
+            "/openapi.json",
+            "/readyz",
+            "/v1/identities",
+            "/v1/identities/{id}",
+            "/v1/identities/{id}/licenses",
+            "/v1/identities/{id}/reissue",
+            "/v1/trust",
+        ]
+    );
+    for path in paths {
+        let ops = api["paths"][path].as_object().unwrap();
+        assert!(!ops.is_empty(), "{path}");
+        if ops.contains_key("get") && !path.contains('{') {
+            assert_eq!(daemon.get(path).0, 200, "{path}");
+        }
     }
+    assert!(
+        api["components"]["securitySchemes"]["bearer"].is_object(),
+        "{api}"
+    );
 
     // The request id is echoed (or made) for log correlation.
     let log_before = daemon.log();
@@ -440,7 +460,12 @@ fn ceremony_and_daemon_on_postgres() {
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
         pg.name()
     ));
+    let started = Instant::now();
     let (status, ctype, body) = daemon.get("/readyz");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a readiness probe must answer quickly"
+    );
     assert_eq!(status, 503, "{body}");
     assert_eq!(ctype, "application/problem+json");
     assert!(
@@ -448,7 +473,7 @@ fn ceremony_and_daemon_on_postgres() {
         "{body}"
     );
     let (status, retry_after, _) =
-        http_get_header(&format!("{}/v1/trust", daemon.base), "retry-after").unwrap();
+        http_get_header(&format!("{}/readyz", daemon.base), "retry-after").unwrap();
     assert_eq!(status, 503);
     assert_eq!(retry_after.as_deref(), Some("5"));
     pg.admin_sql(&format!(
@@ -702,3 +727,5 @@ fn serves_https_with_rustls() {
             .unwrap_or(true)
     );
 }
+
+mod issuance;
