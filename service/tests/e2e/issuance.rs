@@ -710,3 +710,54 @@ fn a_tbs_that_breaks_its_profile_is_never_signed() {
     assert_eq!(sqlite(&world, "SELECT status FROM identities"), "abandoned");
     assert_eq!(sqlite(&world, "SELECT count(*) FROM credentials"), "0");
 }
+
+#[test]
+fn intents_left_by_a_crash_are_resolved_at_start_up() {
+    let world = World::sqlite("iss-crash");
+    world.init();
+    world.staff("officer", "officer", Some("health"));
+    // What a crash between reserving and storing leaves behind: an active
+    // identity without a certificate and its pending intent, an hour old;
+    // and a pending intent of a request that may still be in flight.
+    for (id, serial, age) in [
+        (
+            "11111111-1111-4111-8111-111111111111",
+            "0123456789abcdef0123456789abcdef",
+            3600,
+        ),
+        (
+            "22222222-2222-4222-8222-222222222222",
+            "1123456789abcdef0123456789abcdef",
+            0,
+        ),
+    ] {
+        sqlite(
+            &world,
+            &format!(
+                "INSERT INTO identities (id, dedup_hmac, full_name, birth_date, address, status, created_at, created_by) \
+                 VALUES ('{id}', randomblob(32), 'Crash Victim', '1990-01-01', 'x', 'active', strftime('%s','now') - {age}, 1); \
+                 INSERT INTO issuance_intents (serial, identity_id, kind, issuer_key_id, state, created_at, created_by) \
+                 VALUES ('{serial}', '{id}', 'identity', (SELECT key_id FROM keys WHERE purpose = 'identity-ca'), 'pending', \
+                 strftime('%s','now') - {age}, 1);"
+            ),
+        );
+    }
+    let daemon = world.walletd(&[]);
+    assert!(
+        daemon.log().contains("resolved as abandoned"),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(
+        sqlite(
+            &world,
+            "SELECT serial || ' ' || state FROM issuance_intents ORDER BY serial"
+        ),
+        "0123456789abcdef0123456789abcdef abandoned\n1123456789abcdef0123456789abcdef pending"
+    );
+    assert_eq!(
+        sqlite(&world, "SELECT status FROM identities ORDER BY id"),
+        "abandoned\nactive",
+        "the crashed enrollment's person can enrol again"
+    );
+}
