@@ -1,11 +1,32 @@
-//! Pure transparency-log logic for the OneVisit ledger (RFC 9162 hashing;
-//! C2SP checkpoints). No I/O: the service and the offline verifier share it.
+//! Pure transparency-log logic for the OneVisit ledger: RFC 9162 hashing,
+//! tree heads and proofs over stored subtree hashes, C2SP checkpoints and
+//! signed notes, and the canonical JSON entries that become leaves.
 //!
-//! This slice holds the hashing primitives of RFC 9162 section 2.1; tree
-//! heads, proofs and checkpoints build on them.
+//! No I/O and no clock: storage is reached through [`tree::HashStore`],
+//! signatures are made outside (in the HSM) and only assembled and verified
+//! here, and times are parameters. The service, `walletctl ledger audit` and
+//! `walletctl verify --offline` all run this same code.
+//!
+//! What it trusts: nothing it is handed. Proofs, notes and entries are
+//! checked byte for byte; a [`tree::HashStore`] is trusted to return the
+//! hashes it stored (the audit recomputes them with [`tree::MemoryTree`]).
+//!
+//! - [`tree`]: RFC 9162 section 2.1 tree heads, inclusion and consistency
+//!   proofs (generation from O(log n) stored nodes, and verification).
+//! - [`checkpoint`]: C2SP tlog-checkpoint bodies in C2SP signed notes with
+//!   ECDSA P-256 signatures (signature type 0x02).
+//! - [`entry`]: the canonical JSON ledger entries of the design.
 #![forbid(unsafe_code)]
 
 use sha2::{Digest as _, Sha256};
+
+pub mod checkpoint;
+pub mod entry;
+pub mod tree;
+
+pub use checkpoint::{Checkpoint, NoteError, NoteSignature, SignedNote};
+pub use entry::{Entry, EntryError};
+pub use tree::{HashStore, MemoryTree, TreeError, VerifyError};
 
 /// A SHA-256 hash in the log.
 pub type Hash = [u8; 32];
