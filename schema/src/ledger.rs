@@ -248,3 +248,11 @@ pub fn lock_sequencer(conn: &mut DbConnection) -> Result<(), StorageError> {
     }
     Ok(())
 }
+
+/// Every stored checkpoint, smallest tree first (for audits).
+pub fn checkpoints(conn: &mut DbConnection) -> Result<Vec<Checkpoint>, StorageError> {
+    Ok(ledger_checkpoints::table
+        .order(ledger_checkpoints::tree_size.asc())
+        .select(Checkpoint::as_select())
+        .load(conn)?)
+}

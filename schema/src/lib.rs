@@ -37,5 +37,8 @@ pub use connection::{
     Backend, ConnectOptions, ConnectionManager, Database, DbConnection, MultiBackend, PING_TIMEOUT,
     PooledConn, write_transaction,
 };
+/// Diesel's error, for callers whose transaction closures return their own
+/// error type (it must convert from this one).
+pub use diesel::result::Error as DieselError;
 pub use error::{InvalidId, StorageError};
 pub use ids::{IdentityId, KeyId, KeyRowId, Serial, StaffId};
