@@ -13,6 +13,7 @@
 #             (a test machine's set-up) and reloads
 #   pkilint   Python venv at .venv/ with pkilint (the tests find it there)
 #   nextest   installs cargo-nextest if `cargo nextest` is missing
+#   verifier  unit tests of the independent Python ledger verifier
 #   tests     cargo nextest run --workspace --no-fail-fast
 #
 # nextest is required, not a nicety: it runs each test in its own process,
@@ -180,15 +181,19 @@ phase_end
 printf 'set-up times:\n' >&2
 printf '  %s\n' "${PHASE_REPORT[@]}" >&2
 
+# --- verifier ------------------------------------------------------------------
+# The independent Python ledger verifier's own unit tests (RFC 6962 vectors,
+# signed notes, a fake server). The e2e tests then run it against walletd.
+phase_begin verifier
+.venv/bin/python -m unittest discover -s tests/verifier -q ||
+    die "the Python ledger verifier's unit tests failed"
+phase_end
+
 # --- tests ---------------------------------------------------------------------
 phase_begin tests
 rc=0
 cargo nextest run --workspace --no-fail-fast || rc=$?
 phase_end
-
-# --- Python verifier (later issue) ---------------------------------------------
-# The independent Python verifier of issued credentials will run here, after
-# nextest. Nothing runs here yet.
 
 us=$(($(now_us) - total_start))
 printf 'deploy/test.sh: total %d.%01ds, exit %d\n' $((us / 1000000)) $((us % 1000000 / 100000)) "$rc" >&2

@@ -62,6 +62,9 @@ struct FileConfig {
     pin_file: Option<PathBuf>,
     catalog: Option<PathBuf>,
     ledger_origin: Option<String>,
+    ledger_batch_max: Option<usize>,
+    ledger_batch_delay_ms: Option<u64>,
+    receipt_timeout_ms: Option<u64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_client_ca: Option<PathBuf>,
@@ -122,6 +125,12 @@ pub struct Config {
     pub catalog: Option<PathBuf>,
     /// Checkpoint origin line.
     pub ledger_origin: String,
+    /// Most ledger entries per batch (one HSM signature each batch).
+    pub ledger_batch_max: usize,
+    /// How long the sequencer lets entries gather once woken, in ms.
+    pub ledger_batch_delay_ms: u64,
+    /// How long an issuance waits for its receipt before answering 503, in ms.
+    pub receipt_timeout_ms: u64,
     /// HTTPS, when configured.
     pub tls: Option<TlsConfig>,
     /// Tracing filter.
@@ -260,6 +269,44 @@ impl Config {
                 message: "must be one non-empty line".into(),
             });
         }
+        let number = |name: &'static str,
+                      file: Option<u64>,
+                      default: u64,
+                      max: u64|
+         -> Result<u64, ConfigError> {
+            let v = match get(name) {
+                Some(text) => text.parse::<u64>().map_err(|_| ConfigError::Invalid {
+                    name,
+                    message: format!("{text:?} is not a whole number"),
+                })?,
+                None => file.unwrap_or(default),
+            };
+            if v == 0 || v > max {
+                return Err(ConfigError::Invalid {
+                    name,
+                    message: format!("must be 1 to {max}"),
+                });
+            }
+            Ok(v)
+        };
+        let ledger_batch_max = number(
+            "WALLET_LEDGER_BATCH_MAX",
+            f.ledger_batch_max.map(|v| v as u64),
+            1024,
+            100_000,
+        )? as usize;
+        let ledger_batch_delay_ms = number(
+            "WALLET_LEDGER_BATCH_DELAY_MS",
+            f.ledger_batch_delay_ms,
+            5,
+            10_000,
+        )?;
+        let receipt_timeout_ms = number(
+            "WALLET_RECEIPT_TIMEOUT_MS",
+            f.receipt_timeout_ms,
+            10_000,
+            600_000,
+        )?;
         let log_format = match get("WALLET_LOG_FORMAT").or(f.log_format).as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -283,6 +330,9 @@ impl Config {
             pin,
             catalog: get("WALLET_CATALOG").map(PathBuf::from).or(f.catalog),
             ledger_origin,
+            ledger_batch_max,
+            ledger_batch_delay_ms,
+            receipt_timeout_ms,
             tls,
             log: get("WALLET_LOG").or(f.log).unwrap_or_else(|| "info".into()),
             log_format,

@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use schema::staff::StaffRole;
 use service::config::Config;
+use service::domain::ledger::{Ledger, SequencerConfig};
 use service::domain::{self, DomainError, ceremony, staff, unix};
 
 /// OneVisit Wallet operations.
@@ -35,6 +36,21 @@ enum Command {
     /// Staff accounts and their bearer tokens.
     #[command(subcommand)]
     Staff(StaffCommand),
+    /// The transparency ledger.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum LedgerCommand {
+    /// Recompute every leaf, subtree hash and checkpoint; exit non-zero at
+    /// the first divergence.
+    Audit,
+    /// Write entries, leaf hashes, checkpoints and ledger keys as plain files.
+    Export {
+        /// Directory to write (created if missing).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,6 +104,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         Command::Init => init(&config),
         Command::Keys(KeysCommand::List) => keys_list(&config),
         Command::Staff(cmd) => staff_command(&config, cmd),
+        Command::Ledger(cmd) => ledger_command(&config, cmd),
     }
 }
 
@@ -110,6 +127,12 @@ fn init(config: &Config) -> anyhow::Result<()> {
             o.certificate_sha256.as_deref().unwrap_or("-"),
             if o.changed { "  (created)" } else { "" }
         );
+    }
+    // Put the key events on the ledger now, so the first checkpoint exists
+    // before walletd starts.
+    let ledger = Ledger::new(hsm, db, &config.ledger_origin, SequencerConfig::default());
+    while let Some(size) = ledger.integrate(SystemTime::now()).context("ledger")? {
+        println!("ledger checkpoint signed: tree size {size}");
     }
     let created = outcomes.iter().filter(|o| o.changed).count();
     if created == 0 {
@@ -190,6 +213,46 @@ fn staff_command(config: &Config, cmd: StaffCommand) -> anyhow::Result<()> {
         StaffCommand::Disable { name } => {
             staff::disable(&db, &name, now)?;
             println!("disabled staff {name}");
+        }
+    }
+    Ok(())
+}
+
+fn ledger_command(config: &Config, cmd: LedgerCommand) -> anyhow::Result<()> {
+    // Auditing needs only the database: signatures are checked with the
+    // stored public keys.
+    let db = service::open_database(config, 2)?;
+    match cmd {
+        LedgerCommand::Audit => {
+            let mut last_shown = std::time::Instant::now();
+            let mut progress = |done: u64, total: u64| {
+                if total > 0
+                    && (last_shown.elapsed() > std::time::Duration::from_millis(250)
+                        || done == total)
+                {
+                    last_shown = std::time::Instant::now();
+                    let width = 40u64;
+                    let filled = (done * width / total).min(width);
+                    eprint!(
+                        "\raudit [{}{}] {done}/{total} leaves",
+                        "#".repeat(filled as usize),
+                        " ".repeat((width - filled) as usize)
+                    );
+                    if done == total {
+                        eprintln!();
+                    }
+                }
+            };
+            let report = domain::audit::audit(&db, &config.ledger_origin, &mut progress)
+                .map_err(|e| anyhow::anyhow!("ledger audit FAILED: {e}"))?;
+            println!(
+                "ledger audit OK: {} leaves, {} subtree hashes, {} checkpoints verified",
+                report.leaves, report.nodes, report.checkpoints
+            );
+        }
+        LedgerCommand::Export { dir } => {
+            let n = domain::audit::export(&db, &dir)?;
+            println!("exported {n} entries to {}", dir.display());
         }
     }
     Ok(())

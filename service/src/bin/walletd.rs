@@ -5,12 +5,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
 use service::config::Config;
 use service::domain::issuance::{INTENT_GRACE, Issuer};
+use service::domain::ledger::{Ledger, SequencerConfig};
 use service::http::{AppState, metrics::Metrics, serve};
 
 /// OneVisit Wallet daemon.
@@ -77,20 +79,47 @@ fn run(args: &Args) -> anyhow::Result<()> {
             }
         }
     })?;
+    let ledger = Arc::new(Ledger::new(
+        Arc::clone(&hsm),
+        db.clone(),
+        &config.ledger_origin,
+        SequencerConfig {
+            batch_max: config.ledger_batch_max,
+            batch_delay: Duration::from_millis(config.ledger_batch_delay_ms),
+        },
+    ));
+    // The sequencer: integrates queued entries whenever woken, and every
+    // 200 ms to pick up entries other instances queued. On PostgreSQL the
+    // database lock makes sure only one instance integrates at a time.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sequencer = {
+        let (ledger, stop) = (Arc::clone(&ledger), Arc::clone(&stop));
+        std::thread::Builder::new()
+            .name("ledger-sequencer".into())
+            .spawn(move || {
+                ledger.run(Duration::from_millis(200), &|| {
+                    !stop.load(Ordering::Relaxed)
+                })
+            })?
+    };
     let state = AppState {
         config: Arc::new(config),
         db,
         hsm,
         metrics: Arc::new(Metrics::new()),
         issuer,
+        ledger,
     };
     let listen = state.config.listen;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    actix_web::rt::System::new().block_on(async move {
+    let served = actix_web::rt::System::new().block_on(async move {
         let server = serve(state, tls).with_context(|| format!("cannot listen on {listen}"))?;
         tracing::info!(%listen, scheme, "walletd listening");
-        server.await.context("server")?;
-        tracing::info!("walletd stopped");
-        Ok(())
-    })
+        server.await.context("server")
+    });
+    stop.store(true, Ordering::Relaxed);
+    let _ = sequencer.join();
+    served?;
+    tracing::info!("walletd stopped");
+    Ok(())
 }

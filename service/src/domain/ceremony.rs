@@ -15,6 +15,9 @@ use pkcs11_bridge::{Hsm, KeyInfo, KeyKind, KeyLabel};
 use schema::keys::{self, Key, KeyPurpose, KeyState, NewKey};
 use schema::{Database, KeyId, StorageError, write_transaction};
 
+use ledger::entry::Entry;
+use sha2::{Digest as _, Sha256};
+
 use super::{DomainError, unix};
 
 /// Organisation written into CA subjects.
@@ -154,6 +157,20 @@ fn ensure_key(
             keys::set_certificate(c, row.id, der, *not_before, *not_after)?;
         }
         keys::set_state(c, row.id, KeyState::Active, unix(now))?;
+        // The key event goes on the ledger with the activation itself. Keys
+        // without a certificate (ledger, dedup HMAC) record an empty
+        // cert_sha256.
+        let entry = Entry::Key {
+            at: unix(now),
+            cert_sha256: certificate
+                .as_ref()
+                .map(|(der, _, _)| hex::encode(Sha256::digest(der)))
+                .unwrap_or_default(),
+            event: "activated".into(),
+            key_id: row.key_id.to_string(),
+            purpose: purpose.as_str().to_owned(),
+        };
+        super::ledger::enqueue(c, &entry, now)?;
         keys::by_label(c, &row.label)
     })?
     .ok_or_else(|| {

@@ -26,6 +26,7 @@ use certs::holder::{
     self, BirthDate, Endpoints, HolderSubject, IdentityRequest, LicenceInfo, LicenceRequest,
 };
 use certs::{Certificate, SubjectPublicKeyInfoOwned};
+use ledger::entry::Entry;
 use pkcs11_bridge::{Hsm, HsmSigner};
 use schema::credentials::{self, Credential, CredentialKind, CredentialStatus, NewCredential};
 use schema::identities::{self, Identity, IdentityStatus, NewIdentity};
@@ -94,6 +95,8 @@ pub struct Issued {
     pub certificate: Vec<u8>,
     /// Issuing CA then root, DER.
     pub chain: Vec<Vec<u8>>,
+    /// Leaf hash of the issuance entry queued on the ledger with it.
+    pub leaf_hash: ledger::Hash,
 }
 
 /// An identity and its credentials, for officers.
@@ -573,51 +576,72 @@ impl Issuer {
             let der = certs::to_der(&cert)?;
             let (not_before, not_after) = certs::validity_unix(&cert);
             let mut conn = self.db.conn()?;
-            let completed = write_transaction(&mut conn, |c| -> Result<bool, StorageError> {
-                // First, so a certificate whose intent was already resolved
-                // elsewhere (start-up resolution on another instance) writes
-                // nothing and is never handed out.
-                if !intents::resolve(c, serial, IntentState::Completed, unix(now))? {
-                    return Ok(false);
-                }
-                if let Some(reason) = supersede {
-                    for old in credentials::for_identity(c, identity_id)? {
-                        if old.kind == CredentialKind::Identity
-                            && old.status == CredentialStatus::Good
-                        {
-                            credentials::revoke(c, &old.serial, Some(reason), unix(now))?;
+            let cert_sha256 = hex::encode(Sha256::digest(&der));
+            let completed = write_transaction(
+                &mut conn,
+                |c| -> Result<Option<ledger::Hash>, StorageError> {
+                    // First, so a certificate whose intent was already resolved
+                    // elsewhere (start-up resolution on another instance) writes
+                    // nothing and is never handed out.
+                    if !intents::resolve(c, serial, IntentState::Completed, unix(now))? {
+                        return Ok(None);
+                    }
+                    if let Some(reason) = supersede {
+                        for old in credentials::for_identity(c, identity_id)? {
+                            if old.kind == CredentialKind::Identity
+                                && old.status == CredentialStatus::Good
+                            {
+                                credentials::revoke(c, &old.serial, Some(reason), unix(now))?;
+                                super::ledger::enqueue(
+                                    c,
+                                    &Entry::Revocation {
+                                        at: unix(now),
+                                        reason: reason.to_owned(),
+                                        serial: old.serial.to_string(),
+                                    },
+                                    now,
+                                )?;
+                            }
                         }
                     }
-                }
-                credentials::insert(
-                    c,
-                    &NewCredential {
-                        serial: serial.clone(),
-                        identity_id: identity_id.clone(),
-                        kind,
-                        license_type: licence.as_ref().map(|(t, _)| t.clone()),
-                        license_number: licence.as_ref().map(|(_, n)| n.clone()),
-                        issuer_key_id: ca.key_id.clone(),
-                        cert_sha256: hex::encode(Sha256::digest(&der)),
-                        certificate: der.clone(),
-                        not_before,
-                        not_after,
-                        created_at: unix(now),
-                        created_by: officer.id,
-                    },
-                )?;
-                Ok(true)
-            })
+                    credentials::insert(
+                        c,
+                        &NewCredential {
+                            serial: serial.clone(),
+                            identity_id: identity_id.clone(),
+                            kind,
+                            license_type: licence.as_ref().map(|(t, _)| t.clone()),
+                            license_number: licence.as_ref().map(|(_, n)| n.clone()),
+                            issuer_key_id: ca.key_id.clone(),
+                            cert_sha256: cert_sha256.clone(),
+                            certificate: der.clone(),
+                            not_before,
+                            not_after,
+                            created_at: unix(now),
+                            created_by: officer.id,
+                        },
+                    )?;
+                    let entry = Entry::Issuance {
+                        at: unix(now),
+                        cert_sha256: cert_sha256.clone(),
+                        issuer_key_id: ca.key_id.to_string(),
+                        kind: kind.to_string(),
+                        serial: serial.to_string(),
+                    };
+                    Ok(Some(super::ledger::enqueue(c, &entry, now)?))
+                },
+            )
             .map_err(storage_to_domain)?;
-            if !completed {
+            let Some(leaf_hash) = completed else {
                 return Err(DomainError::Inconsistent(format!(
                     "intent {serial} was resolved while signing"
                 )));
-            }
-            Ok(der)
+            };
+            Ok((der, leaf_hash))
         });
         match stored {
-            Ok(der) => Ok(Issued {
+            Ok((der, leaf_hash)) => Ok(Issued {
+                leaf_hash,
                 identity_id: identity_id.to_string(),
                 serial: serial.to_string(),
                 license_number: licence.map(|(_, n)| n),

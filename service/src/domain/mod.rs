@@ -3,8 +3,10 @@
 //! database calls) and takes the current time as a parameter; the HTTP layer
 //! runs them on the blocking pool.
 
+pub mod audit;
 pub mod ceremony;
 pub mod issuance;
+pub mod ledger;
 pub mod national_id;
 pub mod staff;
 pub mod trust;
@@ -92,6 +94,12 @@ impl From<StorageError> for DomainError {
         } else {
             DomainError::Storage(e)
         }
+    }
+}
+
+impl From<schema::DieselError> for DomainError {
+    fn from(e: schema::DieselError) -> Self {
+        StorageError::from(e).into()
     }
 }
 

@@ -78,7 +78,7 @@ pub fn document(db: &Database, ledger_origin: &str) -> Result<TrustDocument, Dom
         roots: Vec::new(),
         issuing_cas: Vec::new(),
         ledger_keys: Vec::new(),
-        checkpoint: None,
+        checkpoint: schema::ledger::latest_checkpoint(&mut conn)?.map(|c| c.note),
     };
     for key in &all {
         match key.purpose {

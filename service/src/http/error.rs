@@ -64,6 +64,13 @@ pub enum ApiError {
     /// The HSM or the database is unavailable; retry later.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// The credential was issued and its ledger entry queued, but the entry
+    /// was not integrated in time: fetch the proof later by leaf hash.
+    #[error("ledger entry {leaf_hash} not yet integrated")]
+    LedgerPending {
+        /// The entry's leaf hash, hex.
+        leaf_hash: String,
+    },
     /// A failure that is ours, not the caller's; the detail is only logged.
     #[error("internal error: {0}")]
     Internal(String),
@@ -85,6 +92,9 @@ pub struct Problem {
     /// For conflicts about a person: the existing identity.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub identity_id: Option<String>,
+    /// For `ledger-pending`: the queued entry's leaf hash (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leaf_hash: Option<String>,
 }
 
 impl ApiError {
@@ -118,6 +128,11 @@ impl ApiError {
                 "unavailable",
                 "Service temporarily unavailable",
             ),
+            ApiError::LedgerPending { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ledger-pending",
+                "Ledger entry not yet integrated",
+            ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -138,10 +153,17 @@ impl ApiError {
             ApiError::Unavailable(_) => {
                 Some("the HSM or the database is unavailable; retry later".into())
             }
+            ApiError::LedgerPending { .. } => Some(
+                "the credential is recorded and its ledger entry queued; fetch the inclusion proof by leaf_hash later".into(),
+            ),
             ApiError::Internal(_) => None,
         };
         let identity_id = match self {
             ApiError::Conflict { identity_id, .. } => identity_id.clone(),
+            _ => None,
+        };
+        let leaf_hash = match self {
+            ApiError::LedgerPending { leaf_hash } => Some(leaf_hash.clone()),
             _ => None,
         };
         Problem {
@@ -150,6 +172,7 @@ impl ApiError {
             status: status.as_u16(),
             detail,
             identity_id,
+            leaf_hash,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! shape the response.
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use actix_web::{HttpResponse, get, post, web};
 use base64::Engine as _;
@@ -17,6 +17,7 @@ use super::AppState;
 use super::auth::Staff;
 use super::error::{ApiError, Problem};
 use crate::domain::issuance::{EnrollRequest, IdentityView, Issued, LicenceOrder};
+use crate::domain::ledger::Receipt;
 use crate::domain::national_id::NationalId;
 use crate::domain::rfc3339;
 
@@ -89,6 +90,8 @@ pub struct IssuedBody {
     pub certificate_pem: String,
     /// Issuing CA certificate then root certificate, base64 DER.
     pub chain: Vec<String>,
+    /// Proof that the issuance entry is on the ledger.
+    pub receipt: Receipt,
 }
 
 /// One credential of an identity.
@@ -141,7 +144,18 @@ pub struct IdentityBody {
     pub credentials: Vec<CredentialBody>,
 }
 
-fn issued_body(i: Issued) -> Result<IssuedBody, ApiError> {
+/// Waits for the issuance entry to be integrated and builds the response;
+/// on timeout the credential stays issued and recorded, and the client gets
+/// 503 `ledger-pending` with the leaf hash to fetch the proof later.
+async fn issued_body(state: &web::Data<AppState>, i: Issued) -> Result<IssuedBody, ApiError> {
+    let ledger = std::sync::Arc::clone(&state.ledger);
+    let timeout = Duration::from_millis(state.config.receipt_timeout_ms);
+    let leaf_hash = i.leaf_hash;
+    let receipt = web::block(move || ledger.receipt(&leaf_hash, timeout))
+        .await??
+        .ok_or_else(|| ApiError::LedgerPending {
+            leaf_hash: hex::encode(leaf_hash),
+        })?;
     let cert = certs::from_der(&i.certificate).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(IssuedBody {
         identity_id: i.identity_id,
@@ -150,6 +164,7 @@ fn issued_body(i: Issued) -> Result<IssuedBody, ApiError> {
         certificate: B64.encode(&i.certificate),
         certificate_pem: certs::to_pem(&cert).map_err(|e| ApiError::Internal(e.to_string()))?,
         chain: i.chain.iter().map(|c| B64.encode(c)).collect(),
+        receipt,
     })
 }
 
@@ -169,7 +184,7 @@ fn created(location: String, body: IssuedBody) -> HttpResponse {
         (status = 403, description = "not an officer", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "the person already has an active identity (`identity-exists`, with `identity_id`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid field, `unsupported-key` or `csr-signature-invalid`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "HSM or database unavailable", body = Problem, content_type = "application/problem+json")))]
+        (status = 503, description = "HSM or database unavailable (`unavailable`), or the ledger entry is queued but not yet integrated (`ledger-pending`, with `leaf_hash`)", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/identities")]
 pub async fn enroll(
     staff: Staff,
@@ -177,6 +192,7 @@ pub async fn enroll(
     body: web::Json<EnrollBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    let state2 = state.clone();
     let issued = web::block(move || {
         let req = EnrollRequest {
             national_id: NationalId::normalise(&body.national_id.0)?,
@@ -189,7 +205,7 @@ pub async fn enroll(
     })
     .await??;
     let location = format!("/v1/identities/{}", issued.identity_id);
-    Ok(created(location, issued_body(issued)?))
+    Ok(created(location, issued_body(&state2, issued).await?))
 }
 
 /// Issues a licence to an enrolled person (officer of the type's department).
@@ -203,7 +219,7 @@ pub async fn enroll(
         (status = 404, description = "unknown identity (`identity-not-found`) or type (`unknown-license-type`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "identity not active", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`missing-attributes`, `unknown-attributes`, `invalid-validity`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "HSM or database unavailable", body = Problem, content_type = "application/problem+json")))]
+        (status = 503, description = "HSM or database unavailable (`unavailable`), or the ledger entry is queued but not yet integrated (`ledger-pending`, with `leaf_hash`)", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/identities/{id}/licenses")]
 pub async fn issue_licence(
     staff: Staff,
@@ -213,6 +229,7 @@ pub async fn issue_licence(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let body = body.into_inner();
+    let state2 = state.clone();
     let order = LicenceOrder {
         license_type: body.license_type,
         attributes: body.attributes,
@@ -225,7 +242,7 @@ pub async fn issue_licence(
     })
     .await??;
     let location = format!("/v1/identities/{}", issued.identity_id);
-    Ok(created(location, issued_body(issued)?))
+    Ok(created(location, issued_body(&state2, issued).await?))
 }
 
 /// Issues a new identity certificate for a new device key and revokes the
@@ -241,7 +258,7 @@ pub async fn issue_licence(
         (status = 404, description = "unknown identity", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "identity not active", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`unsupported-key` or `csr-signature-invalid`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "HSM or database unavailable", body = Problem, content_type = "application/problem+json")))]
+        (status = 503, description = "HSM or database unavailable (`unavailable`), or the ledger entry is queued but not yet integrated (`ledger-pending`, with `leaf_hash`)", body = Problem, content_type = "application/problem+json")))]
 #[post("/v1/identities/{id}/reissue")]
 pub async fn reissue(
     staff: Staff,
@@ -251,10 +268,11 @@ pub async fn reissue(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let csr = body.into_inner().csr;
+    let state2 = state.clone();
     let issued =
         web::block(move || state.issuer.reissue(&staff.0, &id, &csr, SystemTime::now())).await??;
     let location = format!("/v1/identities/{}", issued.identity_id);
-    Ok(created(location, issued_body(issued)?))
+    Ok(created(location, issued_body(&state2, issued).await?))
 }
 
 /// The identity and its credentials (officers).

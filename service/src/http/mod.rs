@@ -8,6 +8,7 @@ pub mod auth;
 pub mod error;
 pub mod health;
 pub mod identities;
+pub mod ledger;
 pub mod metrics;
 pub mod openapi;
 pub mod trust;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Credential issuance.
     pub issuer: Arc<crate::domain::issuance::Issuer>,
+    /// The transparency ledger.
+    pub ledger: Arc<crate::domain::ledger::Ledger>,
 }
 
 /// Registers every route. Routes go through `utoipa_actix_web`, which only
@@ -71,7 +74,12 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
     .service(identities::enroll)
     .service(identities::show)
     .service(identities::issue_licence)
-    .service(identities::reissue);
+    .service(identities::reissue)
+    .service(ledger::checkpoint)
+    .service(ledger::sth)
+    .service(ledger::inclusion)
+    .service(ledger::consistency)
+    .service(ledger::entries);
 }
 
 async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {

@@ -13,7 +13,8 @@ use utoipa::OpenApi;
     modifiers(&BearerAuth),
     tags((name = "operations", description = "health, readiness, metrics, API description"),
          (name = "trust", description = "trust anchors for verifiers"),
-         (name = "identities", description = "enrollment, licences and reissue by officers")),
+         (name = "identities", description = "enrollment, licences and reissue by officers"),
+         (name = "ledger", description = "the transparency log: checkpoints, proofs, entries")),
 )]
 struct ApiDoc;
 

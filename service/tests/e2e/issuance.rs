@@ -14,7 +14,7 @@ use wallet_testkit::{openssl_verify, pkilint, run};
 use super::{Daemon, World};
 
 /// POST with an optional bearer token; (status, headers we care about, body).
-fn post(
+pub(super) fn post(
     daemon: &Daemon,
     path: &str,
     token: Option<&str>,
@@ -64,7 +64,7 @@ fn problem_type(v: &Value) -> &str {
 }
 
 impl World {
-    fn staff(&self, name: &str, role: &str, department: Option<&str>) -> String {
+    pub(super) fn staff(&self, name: &str, role: &str, department: Option<&str>) -> String {
         let mut args = vec!["staff", "add", "--name", name, "--role", role];
         if let Some(d) = department {
             args.extend(["--department", d]);
@@ -75,7 +75,7 @@ impl World {
     }
 
     /// A holder key and its CSR, made by OpenSSL; returns the CSR PEM.
-    fn csr(&self, name: &str, curve: &str) -> String {
+    pub(super) fn csr(&self, name: &str, curve: &str) -> String {
         let key = self.path(&format!("{name}.key"));
         let csr = self.path(&format!("{name}.csr"));
         let (ok, text) = run(Command::new("openssl")
@@ -133,7 +133,7 @@ impl World {
     }
 }
 
-fn enroll_body(csr: &str, national_id: &str) -> Value {
+pub(super) fn enroll_body(csr: &str, national_id: &str) -> Value {
     json!({
         "national_id": national_id,
         "full_name": "Zhang Wei",

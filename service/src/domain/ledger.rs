@@ -1,0 +1,458 @@
+//! The transparency ledger as the service runs it: entries are queued in the
+//! same transaction as the record they describe ([`enqueue`]); one sequencer
+//! at a time (a database lock) integrates queued entries in batches, stores
+//! leaves and complete-subtree hashes, and has the HSM sign one checkpoint
+//! per batch; requests wait for their entry and get a receipt; proofs are
+//! built from stored subtree hashes with O(log n) reads.
+
+use std::cell::RefCell;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use ledger::Hash;
+use ledger::checkpoint::{Checkpoint, SignedNote};
+use ledger::entry::Entry;
+use ledger::tree::{self, HashStore};
+use pkcs11_bridge::Hsm;
+use schema::keys::{self, KeyPurpose};
+use schema::ledger::{self as store, LedgerLeaf, LedgerNode, NewQueuedLeaf};
+use schema::{Database, DbConnection, StorageError, write_transaction};
+
+use super::{DomainError, unix};
+
+/// Queues `entry` on `conn`, inside the caller's transaction, so the entry
+/// commits or rolls back with the record it describes. Returns its leaf hash.
+pub fn enqueue(
+    conn: &mut DbConnection,
+    entry: &Entry,
+    now: SystemTime,
+) -> Result<Hash, StorageError> {
+    let leaf_hash = entry.leaf_hash();
+    store::enqueue(
+        conn,
+        &NewQueuedLeaf {
+            entry: entry.to_json(),
+            leaf_hash: leaf_hash.to_vec(),
+            enqueued_at: unix(now),
+        },
+    )?;
+    Ok(leaf_hash)
+}
+
+/// Subtree hashes read from the database inside the current transaction.
+struct DbStore<'a> {
+    conn: RefCell<&'a mut DbConnection>,
+}
+
+/// A missing subtree hash: the stored tree is incomplete or corrupt.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A node the tree must have is not stored.
+    #[error("ledger node ({level}, {index}) is missing")]
+    Missing {
+        /// Level.
+        level: u8,
+        /// Index at that level.
+        index: u64,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl HashStore for DbStore<'_> {
+    type Error = StoreError;
+
+    fn node(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
+        let idx = i64::try_from(index).map_err(|_| StoreError::Missing { level, index })?;
+        let mut conn = self.conn.borrow_mut();
+        let bytes = store::node(&mut conn, i32::from(level), idx)?
+            .ok_or(StoreError::Missing { level, index })?;
+        bytes
+            .try_into()
+            .map_err(|_| StoreError::Missing { level, index })
+    }
+}
+
+fn tree_error<E: std::error::Error>(e: tree::TreeError<E>) -> DomainError {
+    match e {
+        tree::TreeError::Store(inner) => {
+            DomainError::Inconsistent(format!("ledger store: {inner}"))
+        }
+        other => DomainError::Malformed {
+            kind: "invalid-ledger-range",
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// A receipt: the entry's position and a proof against a signed checkpoint.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Receipt {
+    /// Index of the entry's leaf.
+    pub leaf_index: u64,
+    /// Size of the tree the proof is against.
+    pub tree_size: u64,
+    /// RFC 9162 inclusion proof, base64 hashes.
+    pub inclusion_proof: Vec<String>,
+    /// The signed checkpoint (C2SP signed note) of that tree size.
+    pub checkpoint: String,
+}
+
+/// The signed tree head.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct TreeHead {
+    /// Number of leaves.
+    pub tree_size: u64,
+    /// Root hash, base64.
+    pub root_hash: String,
+    /// The signed checkpoint.
+    pub checkpoint: String,
+}
+
+/// Sequencer settings.
+#[derive(Debug, Clone, Copy)]
+pub struct SequencerConfig {
+    /// Most entries integrated (and covered by one signature) per batch.
+    pub batch_max: usize,
+    /// How long the sequencer lets entries gather after being woken.
+    pub batch_delay: Duration,
+}
+
+impl Default for SequencerConfig {
+    fn default() -> Self {
+        Self {
+            batch_max: 1024,
+            batch_delay: Duration::from_millis(5),
+        }
+    }
+}
+
+/// The ledger service: sequencing, receipts, proofs.
+pub struct Ledger {
+    hsm: Arc<Hsm>,
+    db: Database,
+    origin: String,
+    config: SequencerConfig,
+    /// Bumped after every batch this process integrates; waiters re-check.
+    integrated: (Mutex<u64>, Condvar),
+    /// Set when an entry is queued; the sequencer thread waits on it.
+    wake: (Mutex<bool>, Condvar),
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ledger {
+    /// A ledger with checkpoint origin `origin`.
+    pub fn new(hsm: Arc<Hsm>, db: Database, origin: &str, config: SequencerConfig) -> Self {
+        Self {
+            hsm,
+            db,
+            origin: origin.to_owned(),
+            config,
+            integrated: (Mutex::new(0), Condvar::new()),
+            wake: (Mutex::new(false), Condvar::new()),
+        }
+    }
+
+    /// The checkpoint origin (also the note key name).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Tells the sequencer thread there is work.
+    pub fn wake(&self) {
+        let (lock, cv) = &self.wake;
+        *lock.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        cv.notify_one();
+    }
+
+    /// Integrates one batch of queued entries: leaves, subtree hashes and a
+    /// checkpoint signed by the HSM, in one transaction under the sequencer
+    /// lock. Returns the new tree size, or `None` when nothing was queued.
+    pub fn integrate(&self, now: SystemTime) -> Result<Option<u64>, DomainError> {
+        let key = {
+            let mut conn = self.db.conn()?;
+            keys::active(&mut conn, KeyPurpose::Ledger)?.ok_or_else(|| {
+                DomainError::Inconsistent("no active ledger key; run walletctl init".into())
+            })?
+        };
+        let spki = key
+            .spki
+            .clone()
+            .ok_or_else(|| DomainError::Inconsistent("the ledger key has no public key".into()))?;
+        let limit = i64::try_from(self.config.batch_max).unwrap_or(i64::MAX);
+        let mut conn = self.db.conn()?;
+        let result = write_transaction(&mut conn, |c| -> Result<Option<u64>, DomainError> {
+            store::lock_sequencer(c)?;
+            let queued = store::queued(c, limit)?;
+            if queued.is_empty() {
+                return Ok(None);
+            }
+            let old_size = u64::try_from(store::tree_size(c)?).unwrap_or(0);
+            let mut hashes = Vec::with_capacity(queued.len());
+            let mut leaves = Vec::with_capacity(queued.len());
+            for (i, q) in queued.iter().enumerate() {
+                let h: Hash = q.leaf_hash.clone().try_into().map_err(|_| {
+                    DomainError::Inconsistent(format!("queued entry {} has a bad leaf hash", q.id))
+                })?;
+                hashes.push(h);
+                leaves.push(LedgerLeaf {
+                    leaf_index: i64::try_from(old_size + i as u64).unwrap_or(i64::MAX),
+                    entry: q.entry.clone(),
+                    leaf_hash: q.leaf_hash.clone(),
+                    integrated_at: unix(now),
+                });
+            }
+            let new_nodes = {
+                let s = DbStore {
+                    conn: RefCell::new(&mut *c),
+                };
+                tree::append(&s, old_size, &hashes).map_err(tree_error)?
+            };
+            let nodes: Vec<LedgerNode> = new_nodes
+                .into_iter()
+                .map(|(level, index, hash)| LedgerNode {
+                    level: i32::from(level),
+                    node_index: i64::try_from(index).unwrap_or(i64::MAX),
+                    hash: hash.to_vec(),
+                })
+                .collect();
+            store::insert_leaves(c, &leaves)?;
+            store::insert_nodes(c, &nodes)?;
+            let ids: Vec<i64> = queued.iter().map(|q| q.id).collect();
+            store::dequeue(c, &ids)?;
+            let new_size = old_size + queued.len() as u64;
+            let root = {
+                let s = DbStore {
+                    conn: RefCell::new(&mut *c),
+                };
+                tree::root(&s, new_size).map_err(tree_error)?
+            };
+            let body = Checkpoint {
+                origin: self.origin.clone(),
+                size: new_size,
+                root,
+                extensions: Vec::new(),
+            }
+            .body();
+            let signature = self.hsm.sign(&key.label, body.as_bytes())?;
+            let line =
+                ledger::checkpoint::signature_line(&self.origin, &spki, signature.as_bytes())
+                    .map_err(|e| DomainError::Inconsistent(format!("checkpoint signature: {e}")))?;
+            let note = SignedNote {
+                text: body,
+                signatures: vec![line],
+            };
+            // A checkpoint nobody can verify must never be published: check
+            // the HSM's signature (and the raw-to-DER conversion) first.
+            note.verify(&self.origin, &spki).map_err(|e| {
+                DomainError::Inconsistent(format!(
+                    "the HSM's checkpoint signature does not verify: {e}"
+                ))
+            })?;
+            store::insert_checkpoint(
+                c,
+                &store::Checkpoint {
+                    tree_size: i64::try_from(new_size).unwrap_or(i64::MAX),
+                    root_hash: root.to_vec(),
+                    note: note.to_text(),
+                    key_id: key.key_id.clone(),
+                    signed_at: unix(now),
+                },
+            )?;
+            Ok(Some(new_size))
+        });
+        if let Ok(Some(size)) = &result {
+            let (lock, cv) = &self.integrated;
+            *lock.lock().unwrap_or_else(PoisonError::into_inner) = *size;
+            cv.notify_all();
+        }
+        result
+    }
+
+    /// The sequencer loop: integrates whenever woken (or every `idle` to pick
+    /// up entries queued by other instances), until `keep_going` says stop.
+    pub fn run(&self, idle: Duration, keep_going: &dyn Fn() -> bool) {
+        while keep_going() {
+            {
+                let (lock, cv) = &self.wake;
+                let mut woken = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                if !*woken {
+                    woken = cv
+                        .wait_timeout(woken, idle)
+                        .map(|(g, _)| g)
+                        .unwrap_or_else(|e| e.into_inner().0);
+                }
+                let had_work = *woken;
+                *woken = false;
+                drop(woken);
+                if had_work {
+                    // Let concurrent requests queue their entries: one
+                    // signature then covers them all.
+                    std::thread::sleep(self.config.batch_delay);
+                }
+            }
+            loop {
+                match self.integrate(SystemTime::now()) {
+                    Ok(Some(size)) => tracing::debug!(size, "ledger batch integrated"),
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "ledger integration failed; will retry");
+                        std::thread::sleep(Duration::from_millis(500));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits (at most `timeout`) until the entry with `leaf_hash` is covered
+    /// by a signed checkpoint, then returns its receipt. `Ok(None)` on timeout:
+    /// the entry is queued and durable, only not yet integrated.
+    pub fn receipt(
+        &self,
+        leaf_hash: &Hash,
+        timeout: Duration,
+    ) -> Result<Option<Receipt>, DomainError> {
+        self.wake();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(r) = self.try_receipt(leaf_hash)? {
+                return Ok(Some(r));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            // Woken by this process's sequencer; the short cap also catches
+            // batches integrated by another instance.
+            let (lock, cv) = &self.integrated;
+            let guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
+            let wait = (deadline - now).min(Duration::from_millis(50));
+            let _ = cv.wait_timeout(guard, wait);
+        }
+    }
+
+    fn try_receipt(&self, leaf_hash: &Hash) -> Result<Option<Receipt>, DomainError> {
+        let mut conn = self.db.conn()?;
+        let Some(leaf) = store::leaf_by_hash(&mut conn, leaf_hash)? else {
+            return Ok(None);
+        };
+        let Some(cp) = store::latest_checkpoint(&mut conn)? else {
+            return Ok(None);
+        };
+        let index = u64::try_from(leaf.leaf_index).unwrap_or(u64::MAX);
+        let size = u64::try_from(cp.tree_size).unwrap_or(0);
+        if index >= size {
+            return Ok(None);
+        }
+        let s = DbStore {
+            conn: RefCell::new(&mut *conn),
+        };
+        let proof = tree::inclusion_proof(&s, index, size).map_err(tree_error)?;
+        Ok(Some(Receipt {
+            leaf_index: index,
+            tree_size: size,
+            inclusion_proof: b64_all(&proof),
+            checkpoint: cp.note,
+        }))
+    }
+
+    /// The latest signed checkpoint, if any.
+    pub fn tree_head(&self) -> Result<Option<TreeHead>, DomainError> {
+        let mut conn = self.db.conn()?;
+        Ok(store::latest_checkpoint(&mut conn)?.map(|cp| TreeHead {
+            tree_size: u64::try_from(cp.tree_size).unwrap_or(0),
+            root_hash: B64.encode(&cp.root_hash),
+            checkpoint: cp.note,
+        }))
+    }
+
+    /// Inclusion proof of the leaf at `index` (or with `leaf_hash`) in the
+    /// tree of `size` (default: the latest checkpoint's).
+    pub fn inclusion(
+        &self,
+        index: Option<u64>,
+        leaf_hash: Option<&Hash>,
+        size: Option<u64>,
+    ) -> Result<(u64, u64, Vec<String>), DomainError> {
+        let mut conn = self.db.conn()?;
+        let latest = store::latest_checkpoint(&mut conn)?
+            .map_or(0, |c| u64::try_from(c.tree_size).unwrap_or(0));
+        let size = size.unwrap_or(latest);
+        if size == 0 || size > latest {
+            return Err(range(format!(
+                "tree_size must be 1 to {latest} (the latest checkpoint)"
+            )));
+        }
+        let index = match (index, leaf_hash) {
+            (Some(i), None) => i,
+            (None, Some(h)) => store::leaf_by_hash(&mut conn, h)?
+                .map(|l| u64::try_from(l.leaf_index).unwrap_or(u64::MAX))
+                .ok_or_else(|| {
+                    DomainError::not_found("leaf-not-found", "no integrated leaf with that hash")
+                })?,
+            _ => return Err(range("give exactly one of leaf_index and leaf_hash".into())),
+        };
+        if index >= size {
+            return Err(range(format!(
+                "leaf {index} is not in a tree of size {size}"
+            )));
+        }
+        let s = DbStore {
+            conn: RefCell::new(&mut *conn),
+        };
+        let proof = tree::inclusion_proof(&s, index, size).map_err(tree_error)?;
+        Ok((index, size, b64_all(&proof)))
+    }
+
+    /// Consistency proof between tree sizes `first` and `second`.
+    pub fn consistency(&self, first: u64, second: u64) -> Result<Vec<String>, DomainError> {
+        let mut conn = self.db.conn()?;
+        let latest = store::latest_checkpoint(&mut conn)?
+            .map_or(0, |c| u64::try_from(c.tree_size).unwrap_or(0));
+        if first == 0 || first > second || second > latest {
+            return Err(range(format!("need 1 <= first <= second <= {latest}")));
+        }
+        let s = DbStore {
+            conn: RefCell::new(&mut *conn),
+        };
+        let proof = tree::consistency_proof(&s, first, second).map_err(tree_error)?;
+        Ok(b64_all(&proof))
+    }
+
+    /// Integrated entries `start..end` (at most `max`), with leaf hashes.
+    pub fn entries(&self, start: u64, end: u64, max: u64) -> Result<Vec<LedgerLeaf>, DomainError> {
+        let mut conn = self.db.conn()?;
+        let latest = store::latest_checkpoint(&mut conn)?
+            .map_or(0, |c| u64::try_from(c.tree_size).unwrap_or(0));
+        if start >= end || start >= latest {
+            return Err(range(format!("need start < end and start < {latest}")));
+        }
+        let end = end.min(latest).min(start.saturating_add(max));
+        let s = i64::try_from(start).unwrap_or(i64::MAX);
+        let e = i64::try_from(end).unwrap_or(i64::MAX);
+        Ok(store::leaves(&mut conn, s, e)?)
+    }
+}
+
+fn range(detail: String) -> DomainError {
+    DomainError::Malformed {
+        kind: "invalid-ledger-range",
+        detail,
+    }
+}
+
+fn b64_all(hashes: &[Hash]) -> Vec<String> {
+    hashes.iter().map(|h| B64.encode(h)).collect()
+}
