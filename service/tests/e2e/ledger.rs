@@ -439,3 +439,51 @@ fn two_instances_share_one_postgres_ledger() {
         "{text}"
     );
 }
+
+#[test]
+fn a_slow_ledger_answers_503_with_the_leaf_hash_and_the_proof_comes_later() {
+    let world = World::sqlite("led-slow");
+    world.init();
+    let officer = world.staff("officer", "officer", Some("health"));
+    // The sequencer waits 3 s to gather a batch; the request waits 200 ms.
+    let daemon = world.walletd(&[
+        ("WALLET_LEDGER_BATCH_DELAY_MS", "3000"),
+        ("WALLET_RECEIPT_TIMEOUT_MS", "200"),
+    ]);
+    let csr = world.csr("slow", "P-256");
+    let (status, ctype, body) = post(
+        &daemon,
+        "/v1/identities",
+        Some(&officer),
+        &enroll_body(&csr, "SL1234567"),
+    );
+    assert_eq!(
+        (status, ctype.as_deref()),
+        (503, Some("application/problem+json")),
+        "{body}"
+    );
+    assert_eq!(body["type"], "urn:onevisit:problem:ledger-pending");
+    let leaf_hash = body["leaf_hash"].as_str().unwrap().to_owned();
+    assert_eq!(leaf_hash.len(), 64, "{body}");
+    // The credential is issued and recorded: the person is enrolled.
+    let (status, _, again) = post(
+        &daemon,
+        "/v1/identities",
+        Some(&officer),
+        &enroll_body(&csr, "SL1234567"),
+    );
+    assert_eq!(status, 409, "{again}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, _, proof) =
+            daemon.get(&format!("/v1/ledger/proof/inclusion?leaf_hash={leaf_hash}"));
+        if status == 200 {
+            let p: Value = serde_json::from_str(&proof).unwrap();
+            assert!(p["leaf_index"].as_u64().unwrap() >= 5, "{p}");
+            break;
+        }
+        assert_eq!(status, 404, "{proof}");
+        assert!(std::time::Instant::now() < deadline, "never integrated");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
