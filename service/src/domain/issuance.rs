@@ -25,7 +25,7 @@ use certs::catalog::Catalog;
 use certs::holder::{
     self, BirthDate, Endpoints, HolderSubject, IdentityRequest, LicenceInfo, LicenceRequest,
 };
-use certs::{Certificate, SubjectPublicKeyInfoOwned};
+use certs::{Certificate, SerialNumber, SubjectPublicKeyInfoOwned};
 use ledger::entry::Entry;
 use pkcs11_bridge::{Hsm, HsmSigner};
 use schema::credentials::{self, Credential, CredentialKind, CredentialStatus, NewCredential};
@@ -230,10 +230,7 @@ impl Issuer {
         let ca = self.active_ca(KeyPurpose::IdentityCa)?;
 
         let identity_id = new_identity_id()?;
-        let serial_bytes = crate::random::bytes::<16>()?;
-        let serial = certs::random_serial(serial_bytes)?;
-        let serial_hex = Serial::parse(&certs::serial_hex(&serial))
-            .map_err(|e| DomainError::Inconsistent(e.to_string()))?;
+        let (serial, serial_hex) = new_serial()?;
 
         // Claim the person and reserve the serial, together.
         let mut conn = self.db.conn()?;
@@ -296,17 +293,7 @@ impl Issuer {
             full_name,
             identity_id: identity_id.to_string(),
         };
-        let request = IdentityRequest {
-            subject,
-            birth_date,
-            holder_spki,
-            serial,
-            not_before: now.checked_sub(BACKDATE).unwrap_or(now),
-            not_after: now + IDENTITY_VALIDITY,
-            endpoints: self.endpoints(&ca.key_id),
-        };
-        let signed =
-            holder::build_identity_cert(&ca.signer, &ca.cert, &request).map_err(DomainError::from);
+        let signed = self.sign_identity(&ca, subject, birth_date, holder_spki, serial, now);
         self.complete(
             signed,
             &ca,
@@ -364,9 +351,7 @@ impl Issuer {
 
         let mut reserved = None;
         for _ in 0..LICENCE_NUMBER_ATTEMPTS {
-            let serial = certs::random_serial(crate::random::bytes::<16>()?)?;
-            let serial_hex = Serial::parse(&certs::serial_hex(&serial))
-                .map_err(|e| DomainError::Inconsistent(e.to_string()))?;
+            let (serial, serial_hex) = new_serial()?;
             let number = format!(
                 "{}-{year}-{:010}",
                 ty.number_prefix,
@@ -441,9 +426,7 @@ impl Issuer {
         let (subject, _) = self.current_holder(&identity)?;
         let birth_date = BirthDate::parse(&identity.birth_date)?;
         let ca = self.active_ca(KeyPurpose::IdentityCa)?;
-        let serial = certs::random_serial(crate::random::bytes::<16>()?)?;
-        let serial_hex = Serial::parse(&certs::serial_hex(&serial))
-            .map_err(|e| DomainError::Inconsistent(e.to_string()))?;
+        let (serial, serial_hex) = new_serial()?;
         {
             let mut conn = self.db.conn()?;
             intents::insert(
@@ -459,17 +442,7 @@ impl Issuer {
                 ),
             )?;
         }
-        let request = IdentityRequest {
-            subject,
-            birth_date,
-            holder_spki,
-            serial,
-            not_before: now.checked_sub(BACKDATE).unwrap_or(now),
-            not_after: now + IDENTITY_VALIDITY,
-            endpoints: self.endpoints(&ca.key_id),
-        };
-        let signed =
-            holder::build_identity_cert(&ca.signer, &ca.cert, &request).map_err(DomainError::from);
+        let signed = self.sign_identity(&ca, subject, birth_date, holder_spki, serial, now);
         self.complete(
             signed,
             &ca,
@@ -530,6 +503,28 @@ impl Issuer {
             }
         }
         Ok(resolved)
+    }
+
+    /// Builds, lints and has the HSM sign an identity certificate.
+    fn sign_identity(
+        &self,
+        ca: &ActiveCa,
+        subject: HolderSubject,
+        birth_date: BirthDate,
+        holder_spki: SubjectPublicKeyInfoOwned,
+        serial: SerialNumber,
+        now: SystemTime,
+    ) -> Result<Certificate, DomainError> {
+        let request = IdentityRequest {
+            subject,
+            birth_date,
+            holder_spki,
+            serial,
+            not_before: now.checked_sub(BACKDATE).unwrap_or(now),
+            not_after: now + IDENTITY_VALIDITY,
+            endpoints: self.endpoints(&ca.key_id),
+        };
+        Ok(holder::build_identity_cert(&ca.signer, &ca.cert, &request)?)
     }
 
     #[expect(clippy::too_many_arguments, reason = "one intent row, named fields")]
@@ -736,6 +731,15 @@ fn require_officer(staff: &Staff) -> Result<(), DomainError> {
             "issuing credentials needs the officer role".into(),
         ))
     }
+}
+
+/// A fresh certificate serial (16 CSPRNG bytes, top bit cleared) and its
+/// database form.
+fn new_serial() -> Result<(SerialNumber, Serial), DomainError> {
+    let serial = certs::random_serial(crate::random::bytes::<16>()?)?;
+    let hex = Serial::parse(&certs::serial_hex(&serial))
+        .map_err(|e| DomainError::Inconsistent(e.to_string()))?;
+    Ok((serial, hex))
 }
 
 fn new_identity_id() -> Result<IdentityId, DomainError> {
