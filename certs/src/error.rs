@@ -62,7 +62,8 @@ pub enum CertError {
     #[error("signer public key does not match the issuer's subject public key")]
     SignerMismatch,
 
-    /// The issuer certificate cannot issue certificates under this profile.
+    /// The issuer certificate cannot issue certificates under this profile
+    /// (or, for a CRL, is not a CA with cRLSign).
     #[error("issuer certificate not usable as a CA: {0}")]
     IssuerNotCa(String),
 

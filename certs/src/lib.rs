@@ -1,7 +1,8 @@
 //! Pure X.509 and credential logic for OneVisit Wallet: certificate
 //! profiles (CA, identity, licence), TBS building, lint-before-sign, signing
-//! through a signer trait, parsing and signature checks, holder CSRs, and
-//! the catalog of licence types and one-visit services.
+//! through a signer trait, parsing and signature checks, holder CSRs,
+//! revocation lists ([`crl`]), and the catalog of licence types and
+//! one-visit services.
 //!
 //! No I/O: no files, no network, no clock. Time and randomness are
 //! parameters, and keys are reached only through [`CaSigner`], so the HSM
@@ -10,11 +11,12 @@
 //! Every certificate is built as a TBS, decoded back from its DER and linted
 //! against its profile ([`lint`]); only a TBS that passes is handed to the
 //! signer, and the signature is checked against the signer's public key
-//! before the certificate is returned.
+//! before the certificate is returned. CRLs go through the same steps.
 #![forbid(unsafe_code)]
 
 mod ca;
 pub mod catalog;
+pub mod crl;
 pub mod csr;
 mod encoding;
 mod error;

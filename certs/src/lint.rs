@@ -1,10 +1,11 @@
-//! Profile lint: checks a to-be-signed certificate against this project's
-//! RFC 5280 profiles before any signer sees it (lint-before-sign).
+//! Profile lint: checks a to-be-signed certificate or CRL against this
+//! project's RFC 5280 profiles before any signer sees it (lint-before-sign).
 //!
 //! It trusts nothing in the TBS: it is run on the DER the signer would sign,
 //! decoded again, so what is checked is exactly what would be signed. The
 //! issuer certificate passed in is trusted as the issuer (it was chosen by
-//! the caller), but is itself checked for being able to issue.
+//! the caller), but is itself checked for being able to issue (certificates:
+//! keyCertSign; CRLs: cRLSign).
 
 use std::collections::BTreeSet;
 
@@ -21,21 +22,27 @@ use der::{
     flagset::FlagSet,
     referenced::OwnedToRef,
 };
-use spki::SubjectPublicKeyInfoOwned;
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::{
     Certificate, TbsCertificate, Version,
-    ext::pkix::{
-        AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints, CertificatePolicies,
-        CrlDistributionPoints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectDirectoryAttributes,
-        SubjectKeyIdentifier,
-        name::{DistributionPointName, GeneralName},
+    crl::TbsCertList,
+    ext::{
+        Extension,
+        pkix::{
+            AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints,
+            CertificatePolicies, CrlDistributionPoints, CrlNumber, CrlReason, ExtendedKeyUsage,
+            KeyUsage, KeyUsages, SubjectDirectoryAttributes, SubjectKeyIdentifier,
+            name::{DistributionPointName, GeneralName},
+        },
     },
     name::Name,
-    time::Time,
+    serial_number::SerialNumber,
+    time::{Time, Validity},
 };
 
 use crate::{
     CertError, LintFinding, LintReport,
+    crl::{decode_unique, read_crl_number},
     holder::{LicenceInfo, LicenceInfoDer, http_url_problem, read_date_of_birth},
     key_identifier,
     name::{UB_NAME_CHARS, UB_SERIAL_NUMBER_CHARS, read_holder_name},
@@ -271,6 +278,273 @@ pub fn lint_certificate(
     out.finish()
 }
 
+/// Extensions of a CRL (RFC 5280 5.2): exactly these, in any order.
+const CRL_EXTENSIONS: &[ObjectIdentifier] = &[AuthorityKeyIdentifier::OID, CrlNumber::OID];
+
+/// Extensions of a CRL entry (RFC 5280 5.3): only reasonCode.
+const CRL_ENTRY_EXTENSIONS: &[ObjectIdentifier] = &[CrlReason::OID];
+
+/// Checks that `issuer` may sign CRLs: a CA (basicConstraints CA:TRUE) whose
+/// keyUsage asserts cRLSign (RFC 5280 4.2.1.3).
+///
+/// # Errors
+/// [`CertError::IssuerNotCa`] saying which requirement failed;
+/// [`CertError::Der`] if either extension is malformed or repeated.
+pub fn check_crl_issuer(issuer: &Certificate) -> Result<(), CertError> {
+    match crl_issuer_problem(issuer)? {
+        Some(why) => Err(CertError::IssuerNotCa(why.to_owned())),
+        None => Ok(()),
+    }
+}
+
+fn crl_issuer_problem(issuer: &Certificate) -> Result<Option<&'static str>, der::Error> {
+    let tbs = issuer.tbs_certificate();
+    if !matches!(tbs.get_extension::<BasicConstraints>()?, Some((_, bc)) if bc.ca) {
+        return Ok(Some("basicConstraints CA:TRUE missing"));
+    }
+    Ok(match tbs.get_extension::<KeyUsage>()? {
+        Some((_, ku)) if ku.crl_sign() => None,
+        _ => Some("keyUsage cRLSign missing"),
+    })
+}
+
+/// Lints a TBSCertList against this project's CRL profile: a complete (not
+/// delta) v2 CRL issued and signed by `issuer` itself (RFC 5280 5.1 to 5.3).
+///
+/// Rules: version v2; signature ecdsa-with-SHA256 without parameters; issuer
+/// = `issuer`'s subject, and `issuer` a CA with cRLSign; nextUpdate present
+/// and after thisUpdate, thisUpdate inside the issuer's validity, all times
+/// UTCTime through 2049 and GeneralizedTime from 2050; revokedCertificates
+/// absent rather than empty; per entry a positive serial of at most 20
+/// octets, listed once, a revocationDate not after thisUpdate, and entry
+/// extensions absent or one non-critical reasonCode that is none of
+/// `unspecified` (RFC 5280 5.3.1: the extension SHOULD then be absent),
+/// `certificateHold` (this CA never suspends) or `removeFromCRL` (delta CRLs
+/// only); crlExtensions exactly authorityKeyIdentifier (keyIdentifier = the
+/// issuer's SKI, non-critical) and cRLNumber (non-critical, in `0..2^64`).
+///
+/// # Errors
+/// [`CertError::Lint`] with every broken rule; [`CertError::Der`] if the
+/// issuer certificate cannot be read.
+pub fn lint_crl(tbs: &TbsCertList, issuer: &Certificate) -> Result<(), CertError> {
+    let mut out = Findings::default();
+    let itbs = issuer.tbs_certificate();
+
+    if let Some(why) = crl_issuer_problem(issuer)? {
+        out.add("issuer.not_crl_signer", why);
+    }
+    if tbs.version != Version::V2 {
+        out.add("crl.version", format!("{:?}, expected V2", tbs.version));
+    }
+    lint_signature_algorithm(&tbs.signature, &mut out);
+    if tbs.issuer.is_empty() {
+        out.add("issuer.empty", "issuer must be a non-empty DN");
+    }
+    if &tbs.issuer != itbs.subject() {
+        out.add(
+            "issuer.mismatch",
+            format!(
+                "issuer {} differs from issuer subject {}",
+                tbs.issuer,
+                itbs.subject()
+            ),
+        );
+    }
+    lint_crl_times(tbs, itbs.validity(), &mut out);
+    lint_revoked(tbs, &mut out);
+    lint_crl_extensions(tbs, &issuer_key_id(issuer)?, &mut out);
+    out.finish()
+}
+
+fn lint_crl_times(tbs: &TbsCertList, issuer_validity: &Validity, out: &mut Findings) {
+    let this = tbs.this_update;
+    if !rfc5280_time_choice(&this) {
+        out.add(
+            "crl.time_encoding",
+            format!("thisUpdate {this}: UTCTime through 2049, GeneralizedTime from 2050"),
+        );
+    }
+    match tbs.next_update {
+        None => out.add(
+            "crl.next_update.missing",
+            "RFC 5280 5.1.2.5: conforming CRL issuers must include nextUpdate",
+        ),
+        Some(next) => {
+            if !rfc5280_time_choice(&next) {
+                out.add(
+                    "crl.time_encoding",
+                    format!("nextUpdate {next}: UTCTime through 2049, GeneralizedTime from 2050"),
+                );
+            }
+            if next.to_unix_duration() <= this.to_unix_duration() {
+                out.add(
+                    "crl.next_update.order",
+                    format!("nextUpdate {next} is not after thisUpdate {this}"),
+                );
+            }
+        }
+    }
+    let (inb, ina) = (issuer_validity.not_before, issuer_validity.not_after);
+    if this.to_unix_duration() < inb.to_unix_duration()
+        || this.to_unix_duration() > ina.to_unix_duration()
+    {
+        out.add(
+            "crl.this_update.outside_issuer",
+            format!("thisUpdate {this} not inside issuer's {inb}..{ina}"),
+        );
+    }
+}
+
+fn lint_revoked(tbs: &TbsCertList, out: &mut Findings) {
+    let Some(entries) = &tbs.revoked_certificates else {
+        return;
+    };
+    if entries.is_empty() {
+        out.add(
+            "crl.revoked.empty",
+            "RFC 5280 5.1.2.6: omit revokedCertificates when nothing is revoked",
+        );
+    }
+    let mut serials = BTreeSet::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let context = format!("revoked entry {i}: ");
+        lint_serial(&entry.serial_number, &context, out);
+        if !serials.insert(entry.serial_number.as_bytes()) {
+            out.add(
+                "crl.entry.duplicate_serial",
+                format!("{context}serial number listed twice"),
+            );
+        }
+        let date = entry.revocation_date;
+        if !rfc5280_time_choice(&date) {
+            out.add(
+                "crl.time_encoding",
+                format!(
+                    "{context}revocationDate {date}: UTCTime through 2049, GeneralizedTime from 2050"
+                ),
+            );
+        }
+        if date.to_unix_duration() > tbs.this_update.to_unix_duration() {
+            out.add(
+                "crl.entry.after_this_update",
+                format!(
+                    "{context}revocationDate {date} is after thisUpdate {}",
+                    tbs.this_update
+                ),
+            );
+        }
+        if let Some(extensions) = &entry.crl_entry_extensions {
+            lint_entry_extensions(extensions, &context, out);
+        }
+    }
+}
+
+fn lint_entry_extensions(extensions: &[Extension], context: &str, out: &mut Findings) {
+    if extensions.is_empty() {
+        out.add(
+            "crl.entry.extensions_empty",
+            format!("{context}crlEntryExtensions must be absent rather than empty"),
+        );
+    }
+    if !lint_extension_set(extensions, CRL_ENTRY_EXTENSIONS, context, out) {
+        return;
+    }
+    match decode_unique::<CrlReason>(extensions) {
+        Err(e) => out.add("crl.entry.reason_decode", format!("{context}{e}")),
+        Ok(None) => {}
+        Ok(Some((critical, reason))) => {
+            if critical {
+                out.add(
+                    "crl.entry.reason_critical",
+                    format!("{context}RFC 5280 5.3.1: reasonCode must be non-critical"),
+                );
+            }
+            let problem = match reason {
+                CrlReason::Unspecified => Some((
+                    "crl.entry.reason_unspecified",
+                    "RFC 5280 5.3.1: omit reasonCode rather than write unspecified",
+                )),
+                CrlReason::CertificateHold => Some((
+                    "crl.entry.reason_hold",
+                    "certificateHold is not used: this CA never suspends certificates",
+                )),
+                CrlReason::RemoveFromCRL => Some((
+                    "crl.entry.reason_remove_from_crl",
+                    "removeFromCRL only belongs in delta CRLs",
+                )),
+                _ => None,
+            };
+            if let Some((code, why)) = problem {
+                out.add(code, format!("{context}{why}"));
+            }
+        }
+    }
+}
+
+fn lint_crl_extensions(tbs: &TbsCertList, issuer_kid: &[u8], out: &mut Findings) {
+    let Some(extensions) = tbs.crl_extensions.as_deref().filter(|e| !e.is_empty()) else {
+        out.add(
+            "crl.extensions.missing",
+            "authorityKeyIdentifier and cRLNumber required (RFC 5280 5.2.1, 5.2.3)",
+        );
+        return;
+    };
+    if !lint_extension_set(extensions, CRL_EXTENSIONS, "", out) {
+        return;
+    }
+    lint_aki(
+        decode_unique::<AuthorityKeyIdentifier>(extensions),
+        issuer_kid,
+        out,
+    );
+    match read_crl_number(extensions) {
+        Err(e) => out.add(
+            "crl_number.range",
+            format!("cRLNumber is not an INTEGER in 0..2^64: {e}"),
+        ),
+        Ok(None) => out.add(
+            "crl_number.missing",
+            "RFC 5280 5.2.3: conforming CRL issuers must include cRLNumber",
+        ),
+        Ok(Some((critical, _))) => {
+            if critical {
+                out.add(
+                    "crl_number.critical",
+                    "RFC 5280 5.2.3: cRLNumber must be non-critical",
+                );
+            }
+        }
+    }
+}
+
+/// Reports repeated extensions and extensions outside `allowed`; returns
+/// whether every extension appears once (so each can be looked up alone).
+fn lint_extension_set(
+    extensions: &[Extension],
+    allowed: &[ObjectIdentifier],
+    context: &str,
+    out: &mut Findings,
+) -> bool {
+    let mut seen = BTreeSet::new();
+    let mut unique = true;
+    for ext in extensions {
+        if !seen.insert(ext.extn_id) {
+            unique = false;
+            out.add(
+                "extensions.duplicate",
+                format!("{context}{} appears twice", ext.extn_id),
+            );
+        }
+        if !allowed.contains(&ext.extn_id) {
+            out.add(
+                "extensions.unexpected",
+                format!("{context}{} not in profile", ext.extn_id),
+            );
+        }
+    }
+    unique
+}
+
 #[derive(Default)]
 struct Findings(Vec<LintFinding>);
 
@@ -296,21 +570,47 @@ fn lint_header(tbs: &TbsCertificate, out: &mut Findings) {
         out.add("version", format!("{:?}, expected V3", tbs.version()));
     }
 
+    lint_serial(tbs.serial_number(), "", out);
+    lint_signature_algorithm(tbs.signature(), out);
+
+    if tbs.issuer_unique_id().is_some() || tbs.subject_unique_id().is_some() {
+        out.add(
+            "unique_id.present",
+            "RFC 5280 4.1.2.8: CAs must not generate unique identifiers",
+        );
+    }
+}
+
+/// RFC 5280 4.1.2.2 (also for the serials a CRL lists): positive, at most
+/// 20 content octets. `context` prefixes the detail (e.g. which CRL entry).
+fn lint_serial(serial: &SerialNumber, context: &str, out: &mut Findings) {
     // The INTEGER content octets, two's complement: the sign is the top bit.
-    let serial = tbs.serial_number().as_bytes();
+    let serial = serial.as_bytes();
     match serial.first() {
-        Some(first) if first & 0x80 != 0 => out.add("serial.negative", "serial number is negative"),
-        _ if serial.iter().all(|b| *b == 0) => out.add("serial.zero", "serial number is zero"),
+        Some(first) if first & 0x80 != 0 => {
+            out.add(
+                "serial.negative",
+                format!("{context}serial number is negative"),
+            );
+        }
+        _ if serial.iter().all(|b| *b == 0) => {
+            out.add("serial.zero", format!("{context}serial number is zero"));
+        }
         _ => {}
     }
     if serial.len() > MAX_SERIAL_OCTETS {
         out.add(
             "serial.length",
-            format!("{} octets, at most {MAX_SERIAL_OCTETS}", serial.len()),
+            format!(
+                "{context}{} octets, at most {MAX_SERIAL_OCTETS}",
+                serial.len()
+            ),
         );
     }
+}
 
-    let alg = tbs.signature();
+/// The signed algorithm identifier: ecdsa-with-SHA256 only.
+fn lint_signature_algorithm(alg: &AlgorithmIdentifierOwned, out: &mut Findings) {
     // RFC 5758 3.2: ecdsa-with-SHA256 parameters MUST be absent.
     if alg.oid != ECDSA_WITH_SHA_256 || alg.parameters.is_some() {
         out.add(
@@ -324,13 +624,6 @@ fn lint_header(tbs: &TbsCertificate, out: &mut Findings) {
                     "absent"
                 }
             ),
-        );
-    }
-
-    if tbs.issuer_unique_id().is_some() || tbs.subject_unique_id().is_some() {
-        out.add(
-            "unique_id.present",
-            "RFC 5280 4.1.2.8: CAs must not generate unique identifiers",
         );
     }
 }
@@ -518,10 +811,24 @@ fn lint_extensions(tbs: &TbsCertificate, rules: &Rules, issuer_kid: &[u8], out: 
         }
     }
 
-    match tbs.get_extension::<AuthorityKeyIdentifier>() {
+    // RFC 5280 4.2.1.1 allows omitting it only when self-signed; this
+    // project always writes it, so a missing AKI is a builder bug.
+    lint_aki(
+        tbs.get_extension::<AuthorityKeyIdentifier>(),
+        issuer_kid,
+        out,
+    );
+}
+
+/// authorityKeyIdentifier of a certificate or CRL: present, non-critical,
+/// keyIdentifier only, equal to the issuer's SKI (RFC 5280 4.2.1.1, 5.2.1).
+fn lint_aki(
+    found: Result<Option<(bool, AuthorityKeyIdentifier)>, der::Error>,
+    issuer_kid: &[u8],
+    out: &mut Findings,
+) {
+    match found {
         Err(e) => out.add("aki.decode", e.to_string()),
-        // RFC 5280 4.2.1.1 allows omitting it only when self-signed; this
-        // project always writes it, so a missing AKI is a builder bug.
         Ok(None) => out.add("aki.missing", "profile requires authorityKeyIdentifier"),
         Ok(Some((critical, aki))) => {
             if critical {

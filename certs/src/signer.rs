@@ -1,5 +1,6 @@
 //! The signer bound (`CaSigner`) and the one signing pipeline every
-//! certificate goes through: build TBS, lint, sign, check the signature.
+//! certificate goes through: build TBS, lint, sign, check the signature
+//! (CRLs, built in [`crate::crl`], share the last two steps).
 //!
 //! Trusts the signer for nothing but producing signatures: its algorithm
 //! identifier is linted like any other TBS field, its public key must match
@@ -108,13 +109,20 @@ where
     let tbs = TbsCertificate::from_der(&tbs_der)?;
     lint_tbs(&tbs, lint_profile, issuer)?;
 
-    let signature: DerSignature = signer.try_sign(&tbs_der).map_err(CertError::Signer)?;
-    // A faulty HSM or a key swapped under a label must not yield a
-    // certificate nobody can verify.
-    let verifying_key: VerifyingKey = signer.verifying_key();
-    verifying_key
-        .verify(&tbs_der, &signature)
-        .map_err(|_| CertError::SignatureSelfCheck)?;
-
+    let signature = sign_checked(signer, &tbs_der, &signer.verifying_key())?;
     Ok(builder.assemble(signature.to_bitstring()?, signer)?)
+}
+
+/// Signs `tbs_der` (already linted) and checks the signature under `key`,
+/// the public key relying parties will use. A faulty HSM or a key swapped
+/// under a label must not yield a certificate or CRL nobody can verify.
+pub(crate) fn sign_checked<S: CaSigner>(
+    signer: &S,
+    tbs_der: &[u8],
+    key: &VerifyingKey,
+) -> Result<DerSignature, CertError> {
+    let signature: DerSignature = signer.try_sign(tbs_der).map_err(CertError::Signer)?;
+    key.verify(tbs_der, &signature)
+        .map_err(|_| CertError::SignatureSelfCheck)?;
+    Ok(signature)
 }

@@ -1,6 +1,6 @@
 //! Test doubles and fixtures shared by the unit tests: a software signer
 //! that counts and can misbehave, sample CA certificates, and the external
-//! tool checks (OpenSSL, pkilint).
+//! tool checks (OpenSSL, pkilint, for certificates and CRLs).
 //!
 //! Tests may read the clock and touch the file system; the crate may not.
 
@@ -250,13 +250,16 @@ pub(crate) fn sample_licence_request(
 /// OpenSSL and pkilint, run on certificates written to a temporary
 /// directory.
 pub(crate) mod external {
-    use std::{env, fs, path::Path};
+    use std::{env, fs, path::Path, process::Command};
 
     use p256::ecdsa::{DerSignature, Signature};
     use x509_cert::Certificate;
 
     use super::TestResult;
-    use crate::{to_der, to_pem};
+    use crate::{
+        crl::{CertificateList, crl_to_der},
+        to_der, to_pem,
+    };
 
     /// Whether the certificate's signature is in high-S form.
     pub(crate) fn signature_is_high_s(
@@ -317,6 +320,60 @@ pub(crate) mod external {
             "lint_pkix_signer_signee_cert_chain",
             &[&issuing_der, &leaf_der],
         )
+    }
+
+    /// pkilint's CRL linter (`lint_crl lint -t CRL -p PKIX`) on one CRL:
+    /// fails on ERROR or worse and returns the WARNING and NOTICE lines,
+    /// also printed on stderr. `wallet_testkit::pkilint` cannot pass the
+    /// type and profile flags `lint_crl` requires, so its CSV report is read
+    /// here the same way.
+    pub(crate) fn pkilint_crl(
+        dir: &Path,
+        label: &str,
+        crl: &CertificateList,
+    ) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+        if pkilint_skipped() {
+            return Ok(Vec::new());
+        }
+        let file = dir.join(format!("{label}.crl.der"));
+        fs::write(&file, crl_to_der(crl)?)?;
+        let bin = wallet_testkit::pkilint_bin_dir().join("lint_crl");
+        if !bin.is_file() {
+            return Err(
+                format!("pkilint not found at {}: run deploy/test.sh", bin.display()).into(),
+            );
+        }
+        let out = Command::new(&bin)
+            .args(["lint", "-t", "CRL", "-p", "PKIX", "-s", "ALL", "-f", "CSV"])
+            .args(["--document-format", "DER"])
+            .arg(&file)
+            .output()?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let mut lines = stdout.lines();
+        if lines.next() != Some("node_path,validator,severity,code,message") {
+            return Err(format!(
+                "lint_crl produced no report:\n{stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        let mut notes = Vec::new();
+        let mut errors = Vec::new();
+        for line in lines.filter(|l| !l.trim().is_empty()) {
+            match line.split(',').nth(2).unwrap_or("UNPARSED") {
+                "INFO" | "DEBUG" => {}
+                "WARNING" | "NOTICE" => notes.push(line.to_owned()),
+                _ => errors.push(line.to_owned()),
+            }
+        }
+        for note in &notes {
+            eprintln!("pkilint lint_crl {label}: {note}");
+        }
+        if errors.is_empty() {
+            Ok(notes)
+        } else {
+            Err(format!("lint_crl {label}:\n{}", errors.join("\n")).into())
+        }
     }
 
     /// `openssl asn1parse -inform DER` of `der`, its output on success.

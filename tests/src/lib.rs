@@ -235,6 +235,16 @@ pub fn pkilint_bin_dir() -> PathBuf {
 /// exit status counts findings, so the verdict is read from its CSV report.
 /// `WALLET_SKIP_PKILINT=1` skips the check (returns no findings).
 pub fn pkilint(cli: &str, files: &[&Path]) -> Result<Vec<String>, String> {
+    pkilint_with(cli, &[], files)
+}
+
+/// pkilint's RFC 5280 CRL linter (`lint_crl -t CRL -p PKIX`) on a DER CRL.
+pub fn pkilint_crl(file: &Path) -> Result<Vec<String>, String> {
+    pkilint_with("lint_crl", &["-t", "CRL", "-p", "PKIX"], &[file])
+}
+
+/// [`pkilint`] with extra arguments for the `lint` subcommand.
+pub fn pkilint_with(cli: &str, extra: &[&str], files: &[&Path]) -> Result<Vec<String>, String> {
     if std::env::var("WALLET_SKIP_PKILINT").as_deref() == Ok("1") {
         return Ok(Vec::new());
     }
@@ -247,6 +257,7 @@ pub fn pkilint(cli: &str, files: &[&Path]) -> Result<Vec<String>, String> {
     }
     let out = Command::new(&bin)
         .args(["lint", "-s", "ALL", "-f", "CSV", "--document-format", "DER"])
+        .args(extra)
         .args(files)
         .output()
         .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
