@@ -93,7 +93,7 @@ fn main() {
         let n = (leaves - done).min(batch as u64);
         let t = Instant::now();
         let mut conn = db.conn().unwrap();
-        schema::write_transaction(&mut conn, |c| -> Result<(), schema::StorageError> {
+        schema::write_transaction(&mut conn, |c| -> Result<(), service::domain::DomainError> {
             for i in done..done + n {
                 let entry = Entry::Issuance {
                     at: unix(now),

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use pkcs11_bridge::{Hsm, KeyInfo, KeyKind, KeyLabel};
 use schema::keys::{self, Key, KeyPurpose, KeyState, NewKey};
-use schema::{Database, KeyId, StorageError, write_transaction};
+use schema::{Database, KeyId, write_transaction};
 
 use ledger::entry::Entry;
 use sha2::{Digest as _, Sha256};
@@ -152,7 +152,7 @@ fn ensure_key(
 
     let certificate = certify(hsm, db, purpose, &info, now, serial_bytes)?;
     let mut conn = db.conn()?;
-    let activated = write_transaction(&mut conn, |c| -> Result<Option<Key>, StorageError> {
+    let activated = write_transaction(&mut conn, |c| -> Result<Option<Key>, DomainError> {
         if let Some((der, not_before, not_after)) = &certificate {
             keys::set_certificate(c, row.id, der, *not_before, *not_after)?;
         }
@@ -171,7 +171,7 @@ fn ensure_key(
             purpose: purpose.as_str().to_owned(),
         };
         super::ledger::enqueue(c, &entry, now)?;
-        keys::by_label(c, &row.label)
+        Ok(keys::by_label(c, &row.label)?)
     })?
     .ok_or_else(|| {
         DomainError::Inconsistent(format!("key {} vanished while activating", row.label))

@@ -135,10 +135,6 @@ impl std::fmt::Debug for Issuer {
     }
 }
 
-fn storage_to_domain(e: StorageError) -> DomainError {
-    e.into()
-}
-
 impl Issuer {
     /// An issuer over these backends; `public_url` goes into CRL and OCSP URLs.
     pub fn new(hsm: Arc<Hsm>, db: Database, catalog: Arc<Catalog>, public_url: &str) -> Self {
@@ -154,6 +150,16 @@ impl Issuer {
     /// The licence catalog.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// The database.
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// A (cached) HSM signer for the key labelled `label`.
+    pub(crate) fn signer_for(&self, label: &str) -> Result<HsmSigner, DomainError> {
+        self.signer(label)
     }
 
     fn signer(&self, label: &str) -> Result<HsmSigner, DomainError> {
@@ -574,7 +580,7 @@ impl Issuer {
             let cert_sha256 = hex::encode(Sha256::digest(&der));
             let completed = write_transaction(
                 &mut conn,
-                |c| -> Result<Option<ledger::Hash>, StorageError> {
+                |c| -> Result<Option<ledger::Hash>, DomainError> {
                     // First, so a certificate whose intent was already resolved
                     // elsewhere (start-up resolution on another instance) writes
                     // nothing and is never handed out.
@@ -625,8 +631,7 @@ impl Issuer {
                     };
                     Ok(Some(super::ledger::enqueue(c, &entry, now)?))
                 },
-            )
-            .map_err(storage_to_domain)?;
+            )?;
             let Some(leaf_hash) = completed else {
                 return Err(DomainError::Inconsistent(format!(
                     "intent {serial} was resolved while signing"

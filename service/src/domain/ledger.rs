@@ -28,7 +28,12 @@ pub fn enqueue(
     conn: &mut DbConnection,
     entry: &Entry,
     now: SystemTime,
-) -> Result<Hash, StorageError> {
+) -> Result<Hash, DomainError> {
+    // An entry that breaks its schema is refused before anything is
+    // written: the log is append-only, so it would fail every audit forever.
+    entry
+        .validate()
+        .map_err(|e| DomainError::Inconsistent(format!("refusing to log an invalid entry: {e}")))?;
     let leaf_hash = entry.leaf_hash();
     store::enqueue(
         conn,

@@ -70,6 +70,11 @@ pub enum ApiError {
     LedgerPending {
         /// The entry's leaf hash, hex.
         leaf_hash: String,
+        /// The credential that was issued (so a client does not issue
+        /// another by retrying).
+        serial: Option<String>,
+        /// Its holder.
+        identity_id: Option<String>,
     },
     /// A failure that is ours, not the caller's; the detail is only logged.
     #[error("internal error: {0}")]
@@ -95,6 +100,10 @@ pub struct Problem {
     /// For `ledger-pending`: the queued entry's leaf hash (hex).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub leaf_hash: Option<String>,
+    /// For `ledger-pending`: the credential that was issued. It is recorded;
+    /// do not repeat the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
 }
 
 impl ApiError {
@@ -159,12 +168,15 @@ impl ApiError {
             ApiError::Internal(_) => None,
         };
         let identity_id = match self {
-            ApiError::Conflict { identity_id, .. } => identity_id.clone(),
+            ApiError::Conflict { identity_id, .. }
+            | ApiError::LedgerPending { identity_id, .. } => identity_id.clone(),
             _ => None,
         };
-        let leaf_hash = match self {
-            ApiError::LedgerPending { leaf_hash } => Some(leaf_hash.clone()),
-            _ => None,
+        let (leaf_hash, serial) = match self {
+            ApiError::LedgerPending {
+                leaf_hash, serial, ..
+            } => (Some(leaf_hash.clone()), serial.clone()),
+            _ => (None, None),
         };
         Problem {
             problem_type: format!("{PROBLEM_BASE}{slug}"),
@@ -173,6 +185,7 @@ impl ApiError {
             detail,
             identity_id,
             leaf_hash,
+            serial,
         }
     }
 }
@@ -192,7 +205,9 @@ impl ResponseError for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         ));
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        // Only an outage invites a retry; a `ledger-pending` credential is
+        // already issued, and repeating the request would issue another.
+        if matches!(self, ApiError::Unavailable(_)) {
             resp.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
         }
         if status == StatusCode::UNAUTHORIZED {

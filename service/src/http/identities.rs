@@ -155,6 +155,8 @@ async fn issued_body(state: &web::Data<AppState>, i: Issued) -> Result<IssuedBod
         .await??
         .ok_or_else(|| ApiError::LedgerPending {
             leaf_hash: hex::encode(leaf_hash),
+            serial: Some(i.serial.clone()),
+            identity_id: Some(i.identity_id.clone()),
         })?;
     let cert = certs::from_der(&i.certificate).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(IssuedBody {

@@ -5,6 +5,7 @@
 //! map the result.
 
 pub mod auth;
+pub mod credentials;
 pub mod error;
 pub mod health;
 pub mod identities;
@@ -79,7 +80,10 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
     .service(ledger::sth)
     .service(ledger::inclusion)
     .service(ledger::consistency)
-    .service(ledger::entries);
+    .service(ledger::entries)
+    .service(credentials::revoke)
+    .service(credentials::credential_status)
+    .service(credentials::crl);
 }
 
 async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {

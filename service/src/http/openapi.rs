@@ -14,7 +14,8 @@ use utoipa::OpenApi;
     tags((name = "operations", description = "health, readiness, metrics, API description"),
          (name = "trust", description = "trust anchors for verifiers"),
          (name = "identities", description = "enrollment, licences and reissue by officers"),
-         (name = "ledger", description = "the transparency log: checkpoints, proofs, entries")),
+         (name = "ledger", description = "the transparency log: checkpoints, proofs, entries"),
+         (name = "credentials", description = "revocation, status and CRLs")),
 )]
 struct ApiDoc;
 

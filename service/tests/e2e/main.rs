@@ -408,6 +408,9 @@ fn ceremony_and_daemon_on_sqlite() {
             "/metrics",
             "/openapi.json",
             "/readyz",
+            "/v1/credentials/{serial}/revoke",
+            "/v1/credentials/{serial}/status",
+            "/v1/crl/{issuer_key_id}",
             "/v1/identities",
             "/v1/identities/{id}",
             "/v1/identities/{id}/licenses",
@@ -426,7 +429,10 @@ fn ceremony_and_daemon_on_sqlite() {
         // Served means routed and answered: never 404 or 5xx (a staff
         // endpoint answers 401, a query endpoint without its query 400).
         if ops.contains_key("get") {
-            let concrete = path.replace("{id}", "00000000-0000-4000-8000-000000000000");
+            let concrete = path
+                .replace("{id}", "00000000-0000-4000-8000-000000000000")
+                .replace("{serial}", "7f")
+                .replace("{issuer_key_id}", "00");
             let status = daemon.get(&concrete).0;
             assert!(
                 status < 500 && (status != 404 || path.contains('{')),
@@ -747,3 +753,4 @@ fn serves_https_with_rustls() {
 
 mod issuance;
 mod ledger;
+mod revocation;

@@ -1,0 +1,221 @@
+//! Revocation: officers revoke credentials (RFC 5280 reason names; the
+//! revocation and its ledger entry commit together; repeating it changes
+//! nothing), anyone asks a credential's status, and each issuing CA's CRL is
+//! signed in the HSM on demand: regenerated after a revocation and before it
+//! grows stale, with a CRL number that only goes up.
+
+use std::time::{Duration, SystemTime};
+
+use certs::crl::{self, RevocationReason, RevokedEntry};
+use ledger::entry::Entry;
+use schema::credentials::{self, Credential, CredentialKind, CredentialStatus};
+use schema::crls::{self, Crl};
+use schema::keys::{self, KeyPurpose};
+use schema::staff::{Staff, StaffRole};
+use schema::{KeyId, Serial, StorageError, write_transaction};
+
+use super::issuance::Issuer;
+use super::{DomainError, unix};
+
+/// A CRL is valid for this long after its thisUpdate...
+const CRL_VALIDITY: Duration = Duration::from_secs(24 * 3600);
+/// ...and is replaced once it is this old, well before nextUpdate.
+const CRL_REFRESH: Duration = Duration::from_secs(12 * 3600);
+
+/// A credential's revocation status.
+#[derive(Debug, Clone)]
+pub enum Status {
+    /// The serial is not one of ours.
+    Unknown,
+    /// Ours, with its status.
+    Known(Box<Credential>),
+}
+
+/// The result of a revocation request.
+#[derive(Debug, Clone)]
+pub struct Revoked {
+    /// The credential as it now is.
+    pub credential: Credential,
+    /// Leaf hash of the revocation entry when this request revoked it;
+    /// `None` when it was already revoked (nothing changed).
+    pub leaf_hash: Option<ledger::Hash>,
+}
+
+fn parse_serial(text: &str) -> Result<Serial, DomainError> {
+    Serial::parse(text).map_err(|_| DomainError::Malformed {
+        kind: "invalid-serial",
+        detail: "a serial is lowercase hex, as issued".into(),
+    })
+}
+
+impl Issuer {
+    /// Revokes the credential `serial` for `reason` (an RFC 5280 reason name,
+    /// e.g. `keyCompromise`). Licences can be revoked by officers of the
+    /// licence type's department; identity certificates by any officer (the
+    /// enrolling side is not departmental).
+    pub fn revoke(
+        &self,
+        officer: &Staff,
+        serial: &str,
+        reason: &str,
+        now: SystemTime,
+    ) -> Result<Revoked, DomainError> {
+        if officer.role != StaffRole::Officer {
+            return Err(DomainError::Forbidden(
+                "revoking needs the officer role".into(),
+            ));
+        }
+        let serial = parse_serial(serial)?;
+        let reason = RevocationReason::from_name(reason).ok_or_else(|| {
+            DomainError::invalid(
+                "invalid-reason",
+                "reason must be an RFC 5280 reason name: unspecified, keyCompromise, cACompromise, \
+                 affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn, aACompromise",
+            )
+        })?;
+        let mut conn = self.db().conn()?;
+        let credential = credentials::by_serial(&mut conn, &serial)?.ok_or_else(|| {
+            DomainError::not_found("credential-not-found", format!("no credential {serial}"))
+        })?;
+        if credential.kind == CredentialKind::License {
+            let owner = credential
+                .license_type
+                .as_deref()
+                .and_then(|t| self.catalog().licence_type(t))
+                .map(|t| t.department.clone());
+            if owner.is_none() || officer.department != owner {
+                return Err(DomainError::Forbidden(format!(
+                    "only officers of {} may revoke this licence",
+                    owner.unwrap_or_else(|| "its department".into())
+                )));
+            }
+        }
+        if credential.status == CredentialStatus::Revoked {
+            return Ok(Revoked {
+                credential,
+                leaf_hash: None,
+            });
+        }
+        let leaf = write_transaction(
+            &mut conn,
+            |c| -> Result<Option<ledger::Hash>, DomainError> {
+                if !credentials::revoke(c, &serial, Some(reason.name()), unix(now))? {
+                    // Revoked concurrently: that request recorded it.
+                    return Ok(None);
+                }
+                let entry = Entry::Revocation {
+                    at: unix(now),
+                    reason: reason.name().to_owned(),
+                    serial: serial.to_string(),
+                };
+                Ok(Some(super::ledger::enqueue(c, &entry, now)?))
+            },
+        )?;
+        let credential = credentials::by_serial(&mut conn, &serial)?
+            .ok_or_else(|| DomainError::Inconsistent(format!("credential {serial} vanished")))?;
+        Ok(Revoked {
+            credential,
+            leaf_hash: leaf,
+        })
+    }
+
+    /// The revocation status of `serial`.
+    pub fn status(&self, serial: &str) -> Result<Status, DomainError> {
+        let serial = parse_serial(serial)?;
+        let mut conn = self.db().conn()?;
+        Ok(credentials::by_serial(&mut conn, &serial)?
+            .map_or(Status::Unknown, |c| Status::Known(Box::new(c))))
+    }
+
+    /// The current CRL (DER) of the issuing CA whose key id is
+    /// `issuer_key_id`, active or retired; a new one is signed when there is
+    /// none, when a revocation happened since, or when it is half-way to its
+    /// nextUpdate.
+    pub fn crl(&self, issuer_key_id: &str, now: SystemTime) -> Result<Vec<u8>, DomainError> {
+        let unknown = || {
+            DomainError::not_found(
+                "unknown-issuer",
+                format!("no issuing CA with key id {issuer_key_id}"),
+            )
+        };
+        let key_id = KeyId::parse(issuer_key_id).map_err(|_| unknown())?;
+        let mut conn = self.db().conn()?;
+        let key = keys::by_key_id(&mut conn, &key_id)?
+            .filter(|k| matches!(k.purpose, KeyPurpose::IdentityCa | KeyPurpose::LicenseCa))
+            .ok_or_else(unknown)?;
+        let revoked = credentials::revoked_by_issuer(&mut conn, &key_id)?;
+        let latest = crls::latest(&mut conn, &key_id)?;
+        if let Some(current) = &latest {
+            // Revocations are never undone, so the stored CRL is complete
+            // exactly when it lists as many entries as are revoked now
+            // (timestamps have one-second granularity and cannot tell).
+            let listed = crl::crl_from_der(&current.der)?
+                .tbs_cert_list
+                .revoked_certificates
+                .map_or(0, |r| r.len());
+            let fresh = unix(now)
+                < current.this_update + i64::try_from(CRL_REFRESH.as_secs()).unwrap_or(i64::MAX);
+            if fresh && listed == revoked.len() {
+                return Ok(current.der.clone());
+            }
+        }
+        drop(conn);
+
+        let der_cert = key.certificate.as_deref().ok_or_else(|| {
+            DomainError::Inconsistent(format!("{} has no certificate", key.label))
+        })?;
+        let issuer_cert = certs::from_der(der_cert)?;
+        let entries = revoked
+            .iter()
+            .map(|c| {
+                let bytes = hex::decode(c.serial.as_str())
+                    .map_err(|e| DomainError::Inconsistent(e.to_string()))?;
+                let serial = certs::SerialNumber::new(&bytes)
+                    .map_err(|e| DomainError::Inconsistent(e.to_string()))?;
+                // A revocation committed after `now` was taken belongs in
+                // this CRL too; RFC 5280 forbids a revocationDate after
+                // thisUpdate, so such an entry carries thisUpdate.
+                let at = (SystemTime::UNIX_EPOCH
+                    + Duration::from_secs(u64::try_from(c.revoked_at.unwrap_or(0)).unwrap_or(0)))
+                .min(now);
+                let reason = c
+                    .revocation_reason
+                    .as_deref()
+                    .and_then(RevocationReason::from_name)
+                    .unwrap_or(RevocationReason::Unspecified);
+                Ok(RevokedEntry {
+                    serial,
+                    revoked_at: at,
+                    reason,
+                })
+            })
+            .collect::<Result<Vec<_>, DomainError>>()?;
+        let number = latest.as_ref().map_or(1, |l| l.crl_number + 1);
+        let signer = self.signer_for(&key.label)?;
+        let list = crl::build_crl(
+            &signer,
+            &issuer_cert,
+            u64::try_from(number).unwrap_or(1),
+            now,
+            now + CRL_VALIDITY,
+            &entries,
+        )?;
+        let der = crl::crl_to_der(&list)?;
+        let row = Crl {
+            issuer_key_id: key_id.clone(),
+            crl_number: number,
+            this_update: unix(now),
+            next_update: unix(now + CRL_VALIDITY),
+            der: der.clone(),
+        };
+        let mut conn = self.db().conn()?;
+        match crls::insert(&mut conn, &row) {
+            Ok(()) => Ok(der),
+            // Another request signed this number first: serve that one.
+            Err(StorageError::UniqueViolation { .. }) => Ok(crls::latest(&mut conn, &key_id)?
+                .map(|c| c.der)
+                .ok_or_else(|| DomainError::Inconsistent("CRL vanished".into()))?),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
