@@ -67,7 +67,9 @@ pub struct Hsm {
     ctx: Pkcs11,
     state: Mutex<TokenState>,
     pool: Mutex<Vec<PooledSession>>,
-    handles: Mutex<HashMap<(ObjectKind, String), ObjectHandle>>,
+    /// Object handles by (kind, label), with the module generation they were
+    /// found in: a handle from before a re-initialisation may name another object.
+    handles: Mutex<HashMap<(ObjectKind, String), (u64, ObjectHandle)>>,
     signatures: AtomicU64,
 }
 
@@ -267,7 +269,10 @@ impl Hsm {
         // Sessions are opened "no drop": the pool decides when a session is
         // closed, and a session from before a re-initialisation is never closed.
         let session = self.ctx.open_rw_session_no_drop(slot)?;
-        self.login(&session)?;
+        if let Err(e) = self.login(&session) {
+            let _ = session.close();
+            return Err(e);
+        }
         Ok((session, generation))
     }
 
@@ -292,10 +297,24 @@ impl Hsm {
             return Ok(());
         }
         tracing::warn!(token = %self.config.token_label, "re-initialising the PKCS#11 module");
-        lock(&self.pool).clear();
+        // Close the pooled sessions before C_Initialize, while their handles
+        // still mean what they meant: if the module was finalised this fails
+        // harmlessly; if only the device hiccuped it avoids leaking them.
+        // After re-initialisation they must never be closed (handle reuse).
+        for p in lock(&self.pool).drain(..) {
+            let _ = p.session.close();
+        }
         lock(&self.handles).clear();
         initialise(&self.ctx)?;
-        st.slot = find_slot(&self.ctx, &self.config.token_label)?;
+        st.slot = find_slot(&self.ctx, &self.config.token_label).map_err(|e| match e {
+            // The token was there at start: its absence now is an outage
+            // (503 and retry), not a configuration error.
+            HsmError::TokenNotFound { .. } => HsmError::Pkcs11 {
+                function: cryptoki::context::Function::GetSlotList,
+                rv: RvError::TokenNotPresent,
+            },
+            other => other,
+        })?;
         st.generation += 1;
         Ok(())
     }
@@ -307,8 +326,12 @@ impl Hsm {
         kind: ObjectKind,
         label: &str,
     ) -> Result<ObjectHandle, HsmError> {
-        if let Some(h) = lock(&self.handles).get(&(kind, label.to_owned())) {
-            return Ok(*h);
+        let generation = self.current_generation();
+        let cached = lock(&self.handles).get(&(kind, label.to_owned())).copied();
+        if let Some((g, h)) = cached
+            && g == generation
+        {
+            return Ok(h);
         }
         let found = crate::keys::find_objects(session, kind, label)?;
         let handle = match found.as_slice() {
@@ -330,7 +353,10 @@ impl Hsm {
                 )));
             }
         };
-        lock(&self.handles).insert((kind, label.to_owned()), handle);
+        // Cache it only if no re-initialisation happened while we looked.
+        if self.current_generation() == generation {
+            lock(&self.handles).insert((kind, label.to_owned()), (generation, handle));
+        }
         Ok(handle)
     }
 

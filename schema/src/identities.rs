@@ -163,3 +163,14 @@ pub fn abandon(conn: &mut DbConnection, id: &IdentityId) -> Result<bool, Storage
     .execute(conn)?;
     Ok(changed == 1)
 }
+
+/// Takes the identity's row lock for the rest of the transaction (a no-op
+/// update: PostgreSQL locks the row, SQLite's write transaction already
+/// excludes other writers), so two transactions changing one person's
+/// credentials run one after the other and the second sees the first's.
+pub fn lock(conn: &mut DbConnection, id: &IdentityId) -> Result<bool, StorageError> {
+    let changed = diesel::update(identities::table.filter(identities::id.eq(id)))
+        .set(identities::status.eq(identities::status))
+        .execute(conn)?;
+    Ok(changed == 1)
+}

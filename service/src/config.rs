@@ -259,14 +259,15 @@ impl Config {
         let ledger_origin = get("WALLET_LEDGER_ORIGIN")
             .or(f.ledger_origin)
             .unwrap_or_else(|| "onevisit.local/ledger".into());
-        // C2SP tlog-checkpoint: the origin is one non-empty line.
-        if ledger_origin.trim().is_empty()
-            || ledger_origin.contains('\n')
-            || ledger_origin.contains('\u{2014}')
-        {
+        // The origin is the checkpoint's first line and the signed-note key
+        // name: one line, no spaces or '+' (C2SP signed-note key names).
+        // Caught here, not by a sequencer that could never sign.
+        if !ledger::checkpoint::is_valid_key_name(&ledger_origin) {
             return Err(ConfigError::Invalid {
                 name: "WALLET_LEDGER_ORIGIN",
-                message: "must be one non-empty line".into(),
+                message: format!(
+                    "{ledger_origin:?} is not a valid checkpoint origin (one line, no spaces or '+')"
+                ),
             });
         }
         let number = |name: &'static str,
@@ -469,6 +470,8 @@ mod tests {
             ("WALLET_PUBLIC_URL", "ftp://x"),
             ("WALLET_TLS_CERT", "/tmp/c.pem"),
             ("WALLET_LOG_FORMAT", "xml"),
+            ("WALLET_LEDGER_ORIGIN", "has spaces"),
+            ("WALLET_LEDGER_ORIGIN", "a+b"),
             (
                 "WALLET_TOKEN_LABEL",
                 "a-label-that-is-longer-than-thirty-two-bytes",

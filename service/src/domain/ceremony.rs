@@ -111,7 +111,31 @@ fn ensure_key(
     let generation_u32 = u32::try_from(generation)
         .map_err(|_| DomainError::Inconsistent(format!("generation {generation}")))?;
     let info = match hsm.find_key(&label)? {
-        Some(existing) => existing,
+        // A key already under our label (a ceremony interrupted after
+        // generating it) is adopted only if it was made the way we make
+        // keys: never a planted or imported, extractable one.
+        Some(existing) => {
+            let a = hsm.key_attributes(&label)?;
+            let safe = a.token
+                && a.private
+                && a.sensitive
+                && a.always_sensitive
+                && !a.extractable
+                && a.never_extractable
+                && a.local
+                && a.sign
+                && !a.decrypt
+                && !a.unwrap
+                && !a.derive;
+            if !safe || existing.id.is_empty() {
+                return Err(DomainError::Inconsistent(format!(
+                    "the token already holds {label} but it is not a key this ceremony would make \
+                     (attributes {a:?}, id {}); remove it or restore the token",
+                    existing.id_hex()
+                )));
+            }
+            existing
+        }
         None => generate(
             hsm,
             purpose,

@@ -56,8 +56,7 @@ const MAX_ATTRIBUTE_CHARS: usize = 256;
 /// equal 10-digit random numbers in one type and year).
 const LICENCE_NUMBER_ATTEMPTS: usize = 4;
 
-/// What an officer submits to enroll a person.
-#[derive(Debug)]
+/// What an officer submits to enroll a person. `Debug` shows no personal data.
 pub struct EnrollRequest {
     /// As typed; normalised before use, never stored.
     pub national_id: NationalId,
@@ -69,6 +68,14 @@ pub struct EnrollRequest {
     pub address: String,
     /// PKCS#10 CSR, PEM or base64 DER.
     pub csr: String,
+}
+
+impl std::fmt::Debug for EnrollRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrollRequest")
+            .field("csr_len", &self.csr.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What an officer submits to issue a licence.
@@ -281,8 +288,15 @@ impl Issuer {
             Err(StorageError::UniqueViolation { constraint, .. })
                 if constraint == "identities_one_active_per_person" =>
             {
-                let existing = identities::active_by_dedup_hmac(&mut conn, &dedup_hmac)?;
-                Some(existing.map(|i| i.id.to_string()).unwrap_or_default())
+                // The winner may have been abandoned since: then there is
+                // nobody to name, and a retry will succeed.
+                let existing = identities::active_by_dedup_hmac(&mut conn, &dedup_hmac)?
+                    .ok_or_else(|| {
+                        DomainError::Unavailable(
+                            "a concurrent enrollment of this person was abandoned".into(),
+                        )
+                    })?;
+                Some(existing.id.to_string())
             }
             Err(e) => return Err(e.into()),
         };
@@ -588,11 +602,15 @@ impl Issuer {
                         return Ok(None);
                     }
                     if let Some(reason) = supersede {
+                        // Serialise concurrent reissues of one person: the
+                        // second then sees (and supersedes) the first's
+                        // certificate instead of both staying good.
+                        identities::lock(c, identity_id)?;
                         for old in credentials::for_identity(c, identity_id)? {
                             if old.kind == CredentialKind::Identity
                                 && old.status == CredentialStatus::Good
+                                && credentials::revoke(c, &old.serial, Some(reason), unix(now))?
                             {
-                                credentials::revoke(c, &old.serial, Some(reason), unix(now))?;
                                 super::ledger::enqueue(
                                     c,
                                     &Entry::Revocation {

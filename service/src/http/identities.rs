@@ -37,7 +37,7 @@ impl std::fmt::Debug for SecretText {
 }
 
 /// Enrollment request.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollBody {
     /// National ID number as written on the document; spaces, dashes, case
@@ -52,6 +52,15 @@ pub struct EnrollBody {
     pub address: String,
     /// PKCS#10 CSR of the holder's P-256 key, PEM or base64 DER, at most 16 KiB.
     pub csr: String,
+}
+
+impl std::fmt::Debug for EnrollBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Personal data stays out of Debug output (and so out of logs).
+        f.debug_struct("EnrollBody")
+            .field("csr_len", &self.csr.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Licence request.

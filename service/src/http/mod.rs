@@ -53,9 +53,7 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
     cfg.app_data(
         web::JsonConfig::default()
             .limit(64 * 1024)
-            .error_handler(|err, _req| {
-                ApiError::bad_request(format!("invalid JSON body: {err}")).into()
-            }),
+            .error_handler(|err, _req| ApiError::bad_request(json_error_detail(&err)).into()),
     )
     .app_data(
         web::QueryConfig::default().error_handler(|err, _req| {
@@ -84,6 +82,38 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
     .service(credentials::revoke)
     .service(credentials::credential_status)
     .service(credentials::crl);
+}
+
+/// A JSON error for the caller without the caller's values: serde quotes a
+/// wrongly typed value ("invalid type: integer `1234567890`"), and that value
+/// may be a national ID number. Syntax errors and missing or unknown field
+/// names are safe to repeat.
+fn json_error_detail(err: &actix_web::error::JsonPayloadError) -> String {
+    use actix_web::error::JsonPayloadError;
+    match err {
+        JsonPayloadError::Deserialize(e) => {
+            let msg = e.to_string();
+            if e.is_syntax()
+                || e.is_eof()
+                || msg.starts_with("missing field")
+                || msg.starts_with("unknown field")
+            {
+                format!("invalid JSON body: {msg}")
+            } else {
+                format!(
+                    "invalid JSON body: a field has the wrong type or value (line {}, column {})",
+                    e.line(),
+                    e.column()
+                )
+            }
+        }
+        JsonPayloadError::ContentType => "expected Content-Type: application/json".into(),
+        JsonPayloadError::Overflow { limit }
+        | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+            format!("the body is larger than {limit} bytes")
+        }
+        _ => "invalid JSON body".into(),
+    }
 }
 
 async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {

@@ -283,6 +283,19 @@ fn issuance_flow(world: &World) {
         &json!({"national_id": "CD7654321"}),
     );
     assert_eq!(status, 400, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("missing field"),
+        "{body}"
+    );
+    // A wrongly typed national ID is refused without being echoed.
+    let mut numeric = enroll_body(&csr, "x");
+    numeric["national_id"] = json!(987_654_321_u64);
+    let (status, _, body) = post(&daemon, "/v1/identities", Some(&officer), &numeric);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        !body.to_string().contains("987654321"),
+        "value echoed: {body}"
+    );
     let p384 = world.csr("p384", "P-384");
     // Proof of possession: the last byte of the DER is the end of the
     // signature's s; flipping it keeps the DER well-formed. Sent as base64

@@ -754,3 +754,35 @@ fn serves_https_with_rustls() {
 mod issuance;
 mod ledger;
 mod revocation;
+
+#[test]
+fn the_ceremony_refuses_a_key_it_did_not_make() {
+    let world = World::sqlite("e2e-planted");
+    // Someone put a key under the root's label with pkcs11-tool's defaults
+    // (decrypt, unwrap, derive allowed).
+    let (ok, text) = run(Command::new("pkcs11-tool")
+        .env("SOFTHSM2_CONF", world.token.conf())
+        .arg("--module")
+        .arg(world.token.module())
+        .args([
+            "--token-label",
+            world.token.label(),
+            "--login",
+            "--pin",
+            USER_PIN,
+        ])
+        .args([
+            "--keypairgen",
+            "--key-type",
+            "EC:prime256v1",
+            "--label",
+            "onevisit/root/1",
+        ]));
+    assert!(ok, "{text}");
+    let (ok, out, err) = world.walletctl(&["init"]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("onevisit/root/1") && err.contains("not a key this ceremony would make"),
+        "{err}"
+    );
+}
