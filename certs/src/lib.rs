@@ -1,8 +1,9 @@
 //! Pure X.509 and credential logic for OneVisit Wallet: certificate
 //! profiles (CA, identity, licence), TBS building, lint-before-sign, signing
 //! through a signer trait, parsing and signature checks, holder CSRs,
-//! revocation lists ([`crl`]), and the catalog of licence types and
-//! one-visit services.
+//! revocation lists ([`crl`]), presentation verification
+//! ([`presentation`]), and the catalog of licence types and one-visit
+//! services.
 //!
 //! No I/O: no files, no network, no clock. Time and randomness are
 //! parameters, and keys are reached only through [`CaSigner`], so the HSM
@@ -25,6 +26,7 @@ mod identifiers;
 pub mod lint;
 mod name;
 pub mod oids;
+pub mod presentation;
 mod signer;
 mod validity;
 mod verify;

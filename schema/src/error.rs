@@ -162,6 +162,7 @@ pub(crate) fn sqlite_unique_constraint(message: &str) -> Option<&'static str> {
 /// (SQLite's column list, PostgreSQL constraint name) for every unique
 /// constraint and unique index in the migrations.
 pub(crate) const SQLITE_UNIQUE_COLUMNS: &[(&str, &str)] = &[
+    ("challenges.nonce", "challenges_pkey"),
     ("credentials.serial", "credentials_pkey"),
     ("credentials.cert_sha256", "credentials_cert_sha256_key"),
     (

@@ -10,6 +10,17 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    challenges (nonce) {
+        nonce -> Text,
+        audience -> Text,
+        created_by -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     credentials (serial) {
         serial -> Text,
         identity_id -> Text,
@@ -142,7 +153,10 @@ diesel::joinable!(identities -> staff (created_by));
 diesel::joinable!(issuance_intents -> identities (identity_id));
 diesel::joinable!(issuance_intents -> staff (created_by));
 
+diesel::joinable!(challenges -> staff (created_by));
+
 diesel::allow_tables_to_appear_in_same_query!(
+    challenges,
     credentials,
     crls,
     identities,

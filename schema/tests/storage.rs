@@ -281,10 +281,14 @@ fn assert_constraint(result: Result<impl std::fmt::Debug, StorageError>) {
 
 // ---------------------------------------------------------------- migrations
 
+/// Every migration version, oldest first.
+const VERSIONS: [&str; 2] = ["20261121000000", "20261121000001"];
+
 fn migrations_run_once(f: &Fixture) -> TestResult {
     let mut conn = f.db.conn()?;
-    let applied = migrations::applied(&mut conn)?;
-    assert_eq!(applied, vec!["20261121000000".to_owned()]);
+    let mut applied = migrations::applied(&mut conn)?;
+    applied.sort();
+    assert_eq!(applied, VERSIONS);
     // Running again applies nothing; tables are there and empty.
     assert!(migrations::run_pending(&mut conn)?.is_empty());
     assert!(keys::list_all(&mut conn)?.is_empty());
@@ -297,7 +301,8 @@ fn migrations_redo(f: &Fixture) -> TestResult {
     staff::insert(&mut conn, &new_staff("before", StaffRole::Ops, None))?;
 
     let reverted = migrations::danger_revert_all(&mut conn)?;
-    assert_eq!(reverted, vec!["20261121000000".to_owned()]);
+    // Newest first.
+    assert_eq!(reverted, [VERSIONS[1], VERSIONS[0]]);
     assert!(migrations::applied(&mut conn)?.is_empty());
     // Every table is gone.
     assert!(matches!(
@@ -310,7 +315,7 @@ fn migrations_redo(f: &Fixture) -> TestResult {
     ));
 
     let applied = migrations::run_pending(&mut conn)?;
-    assert_eq!(applied, vec!["20261121000000".to_owned()]);
+    assert_eq!(applied, VERSIONS);
     assert!(staff::list(&mut conn)?.is_empty());
     staff::insert(&mut conn, &new_staff("after", StaffRole::Ops, None))?;
     assert_eq!(staff::list(&mut conn)?.len(), 1);

@@ -47,8 +47,18 @@ pub fn enqueue(
 }
 
 /// Subtree hashes read from the database inside the current transaction.
-struct DbStore<'a> {
+pub(crate) struct DbStore<'a> {
     conn: RefCell<&'a mut DbConnection>,
+}
+
+/// The name the rest of the domain uses for [`DbStore`].
+pub(crate) type DbNodes<'a> = DbStore<'a>;
+
+impl<'a> DbStore<'a> {
+    /// Reads nodes through `conn`.
+    pub(crate) fn new(conn: RefCell<&'a mut DbConnection>) -> Self {
+        Self { conn }
+    }
 }
 
 /// A missing subtree hash: the stored tree is incomplete or corrupt.

@@ -11,6 +11,7 @@ pub mod national_id;
 pub mod revocation;
 pub mod staff;
 pub mod trust;
+pub mod verification;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -12,6 +12,7 @@ pub mod identities;
 pub mod ledger;
 pub mod metrics;
 pub mod openapi;
+pub mod presentations;
 pub mod trust;
 
 use std::sync::Arc;
@@ -81,7 +82,10 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
     .service(ledger::entries)
     .service(credentials::revoke)
     .service(credentials::credential_status)
-    .service(credentials::crl);
+    .service(credentials::crl)
+    .service(presentations::challenge)
+    .service(presentations::verify)
+    .service(presentations::check);
 }
 
 /// A JSON error for the caller without the caller's values: serde quotes a

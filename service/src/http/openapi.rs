@@ -15,7 +15,8 @@ use utoipa::OpenApi;
          (name = "trust", description = "trust anchors for verifiers"),
          (name = "identities", description = "enrollment, licences and reissue by officers"),
          (name = "ledger", description = "the transparency log: checkpoints, proofs, entries"),
-         (name = "credentials", description = "revocation, status and CRLs")),
+         (name = "credentials", description = "revocation, status and CRLs"),
+         (name = "verification", description = "challenges, presentations, one-visit service checks")),
 )]
 struct ApiDoc;
 

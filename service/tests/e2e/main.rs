@@ -408,6 +408,7 @@ fn ceremony_and_daemon_on_sqlite() {
             "/metrics",
             "/openapi.json",
             "/readyz",
+            "/v1/challenges",
             "/v1/credentials/{serial}/revoke",
             "/v1/credentials/{serial}/status",
             "/v1/crl/{issuer_key_id}",
@@ -420,6 +421,8 @@ fn ceremony_and_daemon_on_sqlite() {
             "/v1/ledger/proof/consistency",
             "/v1/ledger/proof/inclusion",
             "/v1/ledger/sth",
+            "/v1/presentations/verify",
+            "/v1/services/{service_id}/check",
             "/v1/trust",
         ]
     );
@@ -754,6 +757,7 @@ fn serves_https_with_rustls() {
 mod issuance;
 mod ledger;
 mod revocation;
+mod verification;
 
 #[test]
 fn the_ceremony_refuses_a_key_it_did_not_make() {

@@ -1,0 +1,94 @@
+//! The `challenges` table: nonces a counter hands a citizen to sign, bound
+//! to the counter's audience, expiring, and usable once. Consumption is one
+//! conditional UPDATE, so of two concurrent verifications with one nonce
+//! exactly one consumes it, on every instance sharing the database.
+
+use diesel::prelude::*;
+
+use crate::connection::DbConnection;
+use crate::error::StorageError;
+use crate::ids::StaffId;
+use crate::schema::challenges;
+
+/// A challenge to create.
+#[derive(Debug, Clone, PartialEq, Eq, Insertable)]
+#[diesel(table_name = challenges)]
+pub struct NewChallenge {
+    /// The nonce (base64url of 32 random bytes).
+    pub nonce: String,
+    /// The counter it is for.
+    pub audience: String,
+    /// The counter staff member who asked.
+    pub created_by: StaffId,
+    /// Creation time.
+    pub created_at: i64,
+    /// Expiry time.
+    pub expires_at: i64,
+}
+
+/// Why a nonce could not be consumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consumed {
+    /// Consumed now: the presentation may be valid.
+    Fresh,
+    /// No such nonce.
+    Unknown,
+    /// Issued for another audience.
+    WrongAudience,
+    /// Past its expiry.
+    Expired,
+    /// Already used.
+    Used,
+}
+
+/// Creates a challenge.
+pub fn insert(conn: &mut DbConnection, new: &NewChallenge) -> Result<(), StorageError> {
+    diesel::insert_into(challenges::table)
+        .values(new)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Consumes `nonce` for `audience` at `now`, atomically.
+pub fn consume(
+    conn: &mut DbConnection,
+    nonce: &str,
+    audience: &str,
+    now: i64,
+) -> Result<Consumed, StorageError> {
+    let changed = diesel::update(
+        challenges::table
+            .filter(challenges::nonce.eq(nonce))
+            .filter(challenges::audience.eq(audience))
+            .filter(challenges::used_at.is_null())
+            .filter(challenges::expires_at.gt(now)),
+    )
+    .set(challenges::used_at.eq(Some(now)))
+    .execute(conn)?;
+    if changed == 1 {
+        return Ok(Consumed::Fresh);
+    }
+    let row: Option<(String, i64, Option<i64>)> = challenges::table
+        .filter(challenges::nonce.eq(nonce))
+        .select((
+            challenges::audience,
+            challenges::expires_at,
+            challenges::used_at,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(match row {
+        None => Consumed::Unknown,
+        Some((_, _, Some(_))) => Consumed::Used,
+        Some((a, _, None)) if a != audience => Consumed::WrongAudience,
+        Some(_) => Consumed::Expired,
+    })
+}
+
+/// Deletes challenges that expired before `before` (housekeeping).
+pub fn purge_expired(conn: &mut DbConnection, before: i64) -> Result<usize, StorageError> {
+    Ok(
+        diesel::delete(challenges::table.filter(challenges::expires_at.lt(before)))
+            .execute(conn)?,
+    )
+}

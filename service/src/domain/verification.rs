@@ -1,0 +1,396 @@
+//! The counter's transaction: challenges, presentation verification and
+//! one-visit service checks. The pure checks (chain, validity, same holder,
+//! holder signature) are `certs::presentation`, shared with the offline
+//! verifier; this module adds what needs the database: revocation status,
+//! the holder identity's status, ledger inclusion against the latest signed
+//! checkpoint, and the single-use, audience-bound nonce.
+
+use std::cell::RefCell;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use certs::presentation::{self, CredentialKind as PresentedKind, TrustAnchor};
+use ledger::checkpoint::{Checkpoint as NoteBody, SignedNote};
+use ledger::entry::Entry;
+use schema::challenges::{self, Consumed, NewChallenge};
+use schema::credentials::{self, CredentialStatus};
+use schema::identities::{self, IdentityStatus};
+use schema::keys::{self, KeyPurpose};
+use schema::ledger as store;
+use schema::staff::{Staff, StaffRole};
+
+use super::issuance::Issuer;
+use super::{DomainError, rfc3339, unix};
+
+/// How long a challenge nonce lives.
+pub const CHALLENGE_TTL: Duration = Duration::from_secs(300);
+/// Most credentials in one presentation.
+const MAX_AUDIENCE_CHARS: usize = 128;
+
+/// A challenge for a counter.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Challenge {
+    /// 32 random bytes, base64url without padding.
+    pub nonce: String,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+/// A presentation as the holder sends it (already base64-decoded).
+#[derive(Debug, Clone)]
+pub struct Presentation {
+    /// Credentials, DER.
+    pub credentials: Vec<Vec<u8>>,
+    /// The counter the proof is for.
+    pub audience: String,
+    /// The challenge nonce.
+    pub nonce: String,
+    /// RFC 3339 UTC, as signed.
+    pub issued_at: String,
+    /// DER ECDSA signature by the holder key.
+    pub signature: Vec<u8>,
+}
+
+/// One credential in a verification result.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct CredentialResult {
+    /// Serial, lowercase hex.
+    pub serial: String,
+    /// `identity` or `license`.
+    pub kind: String,
+    /// Licence type (licences).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub license_type: Option<String>,
+    /// `good`, `revoked` or `unknown` (not issued here).
+    pub status: String,
+    /// Whether the issuance entry is on the ledger and its proof verifies.
+    pub ledger: LedgerResult,
+    /// Problems with this credential (stable codes).
+    pub errors: Vec<String>,
+}
+
+/// Ledger inclusion of one credential.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct LedgerResult {
+    /// Leaf index of the issuance entry, when found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leaf_index: Option<u64>,
+    /// Whether its inclusion proof verifies against the latest signed checkpoint.
+    pub verified: bool,
+}
+
+/// The verdict of `POST /v1/presentations/verify`.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct VerifyResult {
+    /// `valid` or `invalid`.
+    pub verdict: String,
+    /// The holder's identity id, when the credentials agree on one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
+    /// Per credential.
+    pub credentials: Vec<CredentialResult>,
+    /// Every check by name, true when it passed.
+    pub checks: std::collections::BTreeMap<String, bool>,
+    /// Why it is invalid (stable codes).
+    pub errors: Vec<String>,
+}
+
+impl VerifyResult {
+    /// True when the presentation is valid.
+    pub fn is_valid(&self) -> bool {
+        self.verdict == "valid"
+    }
+}
+
+impl Issuer {
+    /// A fresh, single-use nonce for `audience` (counters only).
+    pub fn challenge(
+        &self,
+        counter: &Staff,
+        audience: &str,
+        now: SystemTime,
+    ) -> Result<Challenge, DomainError> {
+        if counter.role != StaffRole::Counter {
+            return Err(DomainError::Forbidden(
+                "challenges are for the counter role".into(),
+            ));
+        }
+        let audience = audience.trim();
+        if audience.is_empty()
+            || audience.chars().count() > MAX_AUDIENCE_CHARS
+            || audience.chars().any(char::is_control)
+        {
+            return Err(DomainError::invalid(
+                "invalid-audience",
+                "audience must be 1 to 128 printable characters",
+            ));
+        }
+        let nonce = URL_SAFE_NO_PAD.encode(crate::random::bytes::<32>()?);
+        let expires = now + CHALLENGE_TTL;
+        let mut conn = self.db().conn()?;
+        challenges::insert(
+            &mut conn,
+            &NewChallenge {
+                nonce: nonce.clone(),
+                audience: audience.to_owned(),
+                created_by: counter.id,
+                created_at: unix(now),
+                expires_at: unix(expires),
+            },
+        )?;
+        // Housekeeping; a failure here must not fail the request.
+        let _ = challenges::purge_expired(&mut conn, unix(now) - 86_400);
+        Ok(Challenge {
+            nonce,
+            expires_at: rfc3339(unix(expires)),
+        })
+    }
+
+    /// Runs every check on a presentation and reports each one.
+    pub fn verify(&self, p: &Presentation, now: SystemTime) -> Result<VerifyResult, DomainError> {
+        let mut conn = self.db().conn()?;
+        let anchors: Vec<TrustAnchor> = keys::list_all(&mut conn)?
+            .into_iter()
+            .filter(|k| {
+                matches!(
+                    k.purpose,
+                    KeyPurpose::Root | KeyPurpose::IdentityCa | KeyPurpose::LicenseCa
+                )
+            })
+            .filter_map(|k| {
+                let cert = certs::from_der(k.certificate.as_deref()?).ok()?;
+                Some(TrustAnchor {
+                    certificate: cert,
+                    is_root: k.purpose == KeyPurpose::Root,
+                })
+            })
+            .collect();
+        let pure = presentation::check_presentation(
+            &anchors,
+            &p.credentials,
+            &p.audience,
+            &p.nonce,
+            &p.issued_at,
+            &p.signature,
+            now,
+        );
+        let mut errors = pure.errors.clone();
+        let latest = self.latest_verified_checkpoint(&mut conn)?;
+
+        let mut results = Vec::with_capacity(pure.credentials.len());
+        let (mut all_good, mut all_logged, mut identity_ok) = (true, true, true);
+        for c in &pure.credentials {
+            let mut errs = c.errors.clone();
+            let row = credentials::by_cert_sha256(&mut conn, &c.cert_sha256)?;
+            let status = match &row {
+                None => "unknown",
+                Some(r) if r.status == CredentialStatus::Revoked => "revoked",
+                Some(_) => "good",
+            };
+            if status != "good" {
+                all_good = false;
+                errs.push(format!("credential-{status}"));
+            }
+            if let Some(r) = &row {
+                // A licence is only as good as its holder's identity.
+                let ident = identities::by_id(&mut conn, &r.identity_id)?;
+                if ident.is_some_and(|i| i.status != IdentityStatus::Active) {
+                    identity_ok = false;
+                    errs.push("identity-revoked".into());
+                }
+            }
+            let ledger = match (&row, &latest) {
+                (Some(r), Some((size, root))) => {
+                    let entry = Entry::Issuance {
+                        at: r.created_at,
+                        cert_sha256: r.cert_sha256.clone(),
+                        issuer_key_id: r.issuer_key_id.to_string(),
+                        kind: r.kind.to_string(),
+                        serial: r.serial.to_string(),
+                    };
+                    self.inclusion(&mut conn, &entry.leaf_hash(), *size, root)?
+                }
+                _ => LedgerResult {
+                    leaf_index: None,
+                    verified: false,
+                },
+            };
+            if !ledger.verified {
+                all_logged = false;
+                errs.push("not-on-ledger".into());
+            }
+            results.push(CredentialResult {
+                serial: c.serial.clone(),
+                kind: c.kind.as_str().to_owned(),
+                license_type: c.license_type.clone(),
+                status: status.into(),
+                ledger,
+                errors: errs,
+            });
+        }
+
+        // The nonce last, and only for a presentation that names one: it is
+        // consumed atomically, so a replay of the same proof is refused.
+        let nonce = challenges::consume(&mut conn, &p.nonce, &p.audience, unix(now))?;
+        let (nonce_ok, audience_ok) = match nonce {
+            Consumed::Fresh => (true, true),
+            Consumed::WrongAudience => (true, false),
+            Consumed::Unknown => (false, true),
+            Consumed::Expired => (false, true),
+            Consumed::Used => (false, true),
+        };
+        if !nonce_ok {
+            errors.push(format!("nonce-{}", format!("{nonce:?}").to_lowercase()));
+        }
+        if !audience_ok {
+            errors.push("audience-mismatch".into());
+        }
+
+        let chain = pure.credentials.iter().all(|c| c.chain_ok);
+        let validity = pure.credentials.iter().all(|c| c.valid_now);
+        // Well formed: every credential could be read and the proof is
+        // readable; whether it verifies is the other checks' business.
+        let well_formed = !pure.credentials.is_empty()
+            && pure
+                .credentials
+                .iter()
+                .all(|c| c.kind != PresentedKind::Unknown)
+            && !pure.errors.iter().any(|e| {
+                matches!(
+                    e.as_str(),
+                    "no-credentials"
+                        | "too-many-credentials"
+                        | "malformed-proof"
+                        | "malformed-holder-signature"
+                )
+            });
+        let mut checks = std::collections::BTreeMap::new();
+        checks.insert("well_formed".to_owned(), well_formed);
+        checks.insert("chain".to_owned(), chain);
+        checks.insert("validity".to_owned(), validity);
+        checks.insert("revocation".to_owned(), all_good);
+        checks.insert("identity_active".to_owned(), identity_ok);
+        checks.insert("ledger".to_owned(), all_logged);
+        checks.insert("same_holder".to_owned(), pure.same_holder);
+        checks.insert("holder_signature".to_owned(), pure.holder_signature);
+        checks.insert("audience".to_owned(), audience_ok);
+        checks.insert("nonce".to_owned(), nonce_ok);
+        let valid = checks.values().all(|ok| *ok);
+        for r in &results {
+            errors.extend(r.errors.iter().map(|e| format!("{}: {e}", r.serial)));
+        }
+        Ok(VerifyResult {
+            verdict: if valid {
+                "valid".into()
+            } else {
+                "invalid".into()
+            },
+            holder: pure.identity_id.clone(),
+            credentials: results,
+            checks,
+            errors,
+        })
+    }
+
+    /// The latest checkpoint's size and root, after checking its signature
+    /// with a ledger key: a proof is only worth a checkpoint we can vouch for.
+    fn latest_verified_checkpoint(
+        &self,
+        conn: &mut schema::DbConnection,
+    ) -> Result<Option<(u64, ledger::Hash)>, DomainError> {
+        let Some(cp) = store::latest_checkpoint(conn)? else {
+            return Ok(None);
+        };
+        let note = SignedNote::parse(&cp.note)
+            .map_err(|e| DomainError::Inconsistent(format!("stored checkpoint: {e}")))?;
+        let body = NoteBody::parse_body(&note.text)
+            .map_err(|e| DomainError::Inconsistent(format!("stored checkpoint: {e}")))?;
+        let signed = keys::list_all(conn)?
+            .into_iter()
+            .filter(|k| k.purpose == KeyPurpose::Ledger)
+            .filter_map(|k| k.spki)
+            .any(|spki| note.verify(&body.origin, &spki).is_ok());
+        if !signed {
+            return Err(DomainError::Inconsistent(
+                "the latest checkpoint is not signed by a ledger key".into(),
+            ));
+        }
+        Ok(Some((body.size, body.root)))
+    }
+
+    fn inclusion(
+        &self,
+        conn: &mut schema::DbConnection,
+        leaf_hash: &ledger::Hash,
+        size: u64,
+        root: &ledger::Hash,
+    ) -> Result<LedgerResult, DomainError> {
+        let Some(leaf) = store::leaf_by_hash(conn, leaf_hash)? else {
+            return Ok(LedgerResult {
+                leaf_index: None,
+                verified: false,
+            });
+        };
+        let index = u64::try_from(leaf.leaf_index).unwrap_or(u64::MAX);
+        if index >= size {
+            return Ok(LedgerResult {
+                leaf_index: Some(index),
+                verified: false,
+            });
+        }
+        let proof = {
+            let s = super::ledger::DbNodes::new(RefCell::new(&mut *conn));
+            ledger::tree::inclusion_proof(&s, index, size)
+                .map_err(|e| DomainError::Inconsistent(format!("ledger proof: {e}")))?
+        };
+        let verified = ledger::tree::verify_inclusion(leaf_hash, index, size, &proof, root).is_ok();
+        Ok(LedgerResult {
+            leaf_index: Some(index),
+            verified,
+        })
+    }
+}
+
+/// Which requirements of a one-visit service a verification meets.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Requirement {
+    /// `identity` or a licence type id.
+    pub id: String,
+    /// Met by a valid credential of the presentation.
+    pub met: bool,
+}
+
+/// Requirements of `service_id` against a verification result: met only by
+/// credentials of a valid presentation.
+pub fn requirements(
+    catalog: &certs::catalog::Catalog,
+    service_id: &str,
+    result: &VerifyResult,
+) -> Result<Vec<Requirement>, DomainError> {
+    let service = catalog.service(service_id).ok_or_else(|| {
+        DomainError::not_found(
+            "unknown-service",
+            format!("no one-visit service {service_id:?}"),
+        )
+    })?;
+    Ok(service
+        .requires
+        .iter()
+        .map(|need| {
+            let met = result.is_valid()
+                && result.credentials.iter().any(|c| {
+                    c.errors.is_empty()
+                        && if need == "identity" {
+                            c.kind == "identity"
+                        } else {
+                            c.license_type.as_deref() == Some(need)
+                        }
+                });
+            Requirement {
+                id: need.clone(),
+                met,
+            }
+        })
+        .collect())
+}
