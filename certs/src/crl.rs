@@ -128,7 +128,7 @@ impl RevocationReason {
         }
     }
 
-    fn crl_reason(self) -> CrlReason {
+    pub(crate) fn crl_reason(self) -> CrlReason {
         match self {
             Self::Unspecified => CrlReason::Unspecified,
             Self::KeyCompromise => CrlReason::KeyCompromise,

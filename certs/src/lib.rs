@@ -1,9 +1,9 @@
 //! Pure X.509 and credential logic for OneVisit Wallet: certificate
 //! profiles (CA, identity, licence), TBS building, lint-before-sign, signing
 //! through a signer trait, parsing and signature checks, holder CSRs,
-//! revocation lists ([`crl`]), presentation verification
-//! ([`presentation`]), and the catalog of licence types and one-visit
-//! services.
+//! revocation lists ([`crl`]), OCSP requests and responses ([`ocsp`]),
+//! presentation verification ([`presentation`]), and the catalog of licence
+//! types and one-visit services.
 //!
 //! No I/O: no files, no network, no clock. Time and randomness are
 //! parameters, and keys are reached only through [`CaSigner`], so the HSM
@@ -12,7 +12,8 @@
 //! Every certificate is built as a TBS, decoded back from its DER and linted
 //! against its profile ([`lint`]); only a TBS that passes is handed to the
 //! signer, and the signature is checked against the signer's public key
-//! before the certificate is returned. CRLs go through the same steps.
+//! before the certificate is returned. CRLs and OCSP responses go through
+//! the same steps.
 #![forbid(unsafe_code)]
 
 mod ca;
@@ -25,6 +26,7 @@ pub mod holder;
 mod identifiers;
 pub mod lint;
 mod name;
+pub mod ocsp;
 pub mod oids;
 pub mod presentation;
 mod signer;

@@ -1,19 +1,21 @@
-//! Profile lint: checks a to-be-signed certificate or CRL against this
-//! project's RFC 5280 profiles before any signer sees it (lint-before-sign).
+//! Profile lint: checks a to-be-signed certificate, CRL or OCSP response
+//! against this project's RFC 5280 / RFC 6960 profiles before any signer
+//! sees it (lint-before-sign).
 //!
 //! It trusts nothing in the TBS: it is run on the DER the signer would sign,
 //! decoded again, so what is checked is exactly what would be signed. The
 //! issuer certificate passed in is trusted as the issuer (it was chosen by
 //! the caller), but is itself checked for being able to issue (certificates:
-//! keyCertSign; CRLs: cRLSign).
+//! keyCertSign; CRLs: cRLSign; OCSP responses: id-kp-OCSPSigning).
 
 use std::collections::BTreeSet;
 
 use const_oid::{
     AssociatedOid,
     db::{
-        rfc5280::{ID_AD_OCSP, ID_KP_CLIENT_AUTH},
+        rfc5280::{ID_AD_OCSP, ID_KP_CLIENT_AUTH, ID_KP_OCSP_SIGNING},
         rfc5912::ECDSA_WITH_SHA_256,
+        rfc6960::{ID_PKIX_OCSP_NOCHECK, ID_PKIX_OCSP_NONCE},
     },
 };
 use der::{
@@ -46,6 +48,7 @@ use crate::{
     holder::{LicenceInfo, LicenceInfoDer, http_url_problem, read_date_of_birth},
     key_identifier,
     name::{UB_NAME_CHARS, UB_SERIAL_NUMBER_CHARS, read_holder_name},
+    ocsp::{CertStatusDer, OcspHash, ResponderId, ResponseData, SingleResponseDer, nonce_problem},
     oids::{IDENTITY_POLICY, LICENCE_INFO, LICENCE_POLICY},
 };
 
@@ -65,6 +68,10 @@ pub enum CertProfile {
     Identity,
     /// Holder licence certificate: the licence extension, the licence policy.
     Licence,
+    /// Delegated OCSP responder certificate (RFC 6960 4.2.2.2), issued by
+    /// the CA whose certificates it answers for: extendedKeyUsage
+    /// id-kp-OCSPSigning only and id-pkix-ocsp-nocheck (NULL, non-critical).
+    OcspResponder,
 }
 
 /// What each profile demands; one table so the profiles differ only in data.
@@ -75,8 +82,16 @@ struct Rules {
     ca: Option<Option<u8>>,
     key_usage: FlagSet<KeyUsages>,
     extensions: &'static [ObjectIdentifier],
-    /// Rules of the holder profiles; `None` for CAs.
-    holder: Option<HolderRules>,
+    /// What the profile demands beyond the common rules.
+    role: Role,
+}
+
+/// The profile-specific rules on top of the common ones.
+#[derive(Clone, Copy)]
+enum Role {
+    Ca,
+    Holder(HolderRules),
+    OcspResponder,
 }
 
 #[derive(Clone, Copy)]
@@ -123,6 +138,15 @@ const LICENCE_EXTENSIONS: &[ObjectIdentifier] = &[
     LICENCE_INFO,
 ];
 
+const OCSP_RESPONDER_EXTENSIONS: &[ObjectIdentifier] = &[
+    BasicConstraints::OID,
+    KeyUsage::OID,
+    ExtendedKeyUsage::OID,
+    ID_PKIX_OCSP_NOCHECK,
+    SubjectKeyIdentifier::OID,
+    AuthorityKeyIdentifier::OID,
+];
+
 impl CertProfile {
     fn rules(self) -> Rules {
         let ca_usage = KeyUsages::KeyCertSign | KeyUsages::CRLSign;
@@ -133,21 +157,21 @@ impl CertProfile {
                 ca: Some(None),
                 key_usage: ca_usage,
                 extensions: CA_EXTENSIONS,
-                holder: None,
+                role: Role::Ca,
             },
             CertProfile::IssuingCa => Rules {
                 self_signed: false,
                 ca: Some(Some(0)),
                 key_usage: ca_usage,
                 extensions: CA_EXTENSIONS,
-                holder: None,
+                role: Role::Ca,
             },
             CertProfile::Identity => Rules {
                 self_signed: false,
                 ca: None,
                 key_usage: holder_usage,
                 extensions: IDENTITY_EXTENSIONS,
-                holder: Some(HolderRules {
+                role: Role::Holder(HolderRules {
                     policy: IDENTITY_POLICY,
                     credential: Credential::DateOfBirth,
                 }),
@@ -157,10 +181,17 @@ impl CertProfile {
                 ca: None,
                 key_usage: holder_usage,
                 extensions: LICENCE_EXTENSIONS,
-                holder: Some(HolderRules {
+                role: Role::Holder(HolderRules {
                     policy: LICENCE_POLICY,
                     credential: Credential::Licence,
                 }),
+            },
+            CertProfile::OcspResponder => Rules {
+                self_signed: false,
+                ca: None,
+                key_usage: holder_usage,
+                extensions: OCSP_RESPONDER_EXTENSIONS,
+                role: Role::OcspResponder,
             },
         }
     }
@@ -246,8 +277,10 @@ pub fn lint_tbs(
     lint_validity(tbs, issuer_window, &mut out);
     lint_key(tbs, issuer_spki, issuer.is_some(), &mut out);
     lint_extensions(tbs, &rules, &issuer_kid, &mut out);
-    if let Some(holder) = rules.holder {
-        lint_holder(tbs, holder, &mut out);
+    match rules.role {
+        Role::Ca => {}
+        Role::Holder(holder) => lint_holder(tbs, holder, &mut out),
+        Role::OcspResponder => lint_ocsp_responder(tbs, &mut out),
     }
 
     out.finish()
@@ -1051,6 +1084,256 @@ fn lint_licence_info(tbs: &TbsCertificate, out: &mut Findings) {
                 }
             }
         }
+    }
+}
+
+/// The delegated OCSP responder profile's own rules (RFC 6960 4.2.2.2):
+/// extendedKeyUsage id-kp-OCSPSigning only (non-critical) and
+/// id-pkix-ocsp-nocheck, non-critical with a NULL value (4.2.2.2.1).
+fn lint_ocsp_responder(tbs: &TbsCertificate, out: &mut Findings) {
+    match tbs.get_extension::<ExtendedKeyUsage>() {
+        Err(e) => out.add("eku.decode", e.to_string()),
+        Ok(None) => out.add(
+            "eku.missing",
+            "extendedKeyUsage id-kp-OCSPSigning required (RFC 6960 4.2.2.2)",
+        ),
+        Ok(Some((critical, eku))) => {
+            if critical {
+                out.add(
+                    "eku.critical",
+                    "profile marks extendedKeyUsage non-critical",
+                );
+            }
+            if eku.0 != [ID_KP_OCSP_SIGNING] {
+                out.add(
+                    "eku.purposes",
+                    format!("{:?}, expected id-kp-OCSPSigning only", eku.0),
+                );
+            }
+        }
+    }
+    let no_check = tbs
+        .extensions()
+        .into_iter()
+        .flatten()
+        .find(|e| e.extn_id == ID_PKIX_OCSP_NOCHECK);
+    match no_check {
+        None => out.add(
+            "ocsp_nocheck.missing",
+            "id-pkix-ocsp-nocheck required (RFC 6960 4.2.2.2.1)",
+        ),
+        Some(ext) => {
+            if ext.critical {
+                out.add(
+                    "ocsp_nocheck.critical",
+                    "profile marks id-pkix-ocsp-nocheck non-critical",
+                );
+            }
+            if ext.extn_value.as_bytes() != [0x05, 0x00] {
+                out.add("ocsp_nocheck.value", "extnValue must be NULL");
+            }
+        }
+    }
+}
+
+/// Lints the ResponseData of a BasicOCSPResponse before the responder
+/// signs it (RFC 6960 4.2.1, 4.2.2.2; RFC 8954 for the nonce).
+///
+/// Rules: signature ecdsa-with-SHA256 without parameters; responderID
+/// byKey = SHA-1 of `responder`'s key; `responder` carries
+/// id-kp-OCSPSigning, keyUsage digitalSignature (if it has keyUsage) and is
+/// valid at producedAt; at least one response; per response a SHA-1 or
+/// SHA-256 CertID with digests of the right length, for `good` and
+/// `revoked` an issuer name hash equal to the hash of `responder`'s issuer
+/// name (a delegated responder answers only for its own CA; `unknown` may
+/// be said about anyone), thisUpdate not after producedAt, nextUpdate
+/// present and not before thisUpdate, a revocationTime not after thisUpdate
+/// and a revocationReason that is none of `unspecified` (omit it instead),
+/// `certificateHold` (never used here) or `removeFromCRL`, no
+/// singleExtensions; responseExtensions absent or exactly one non-critical
+/// nonce of RFC 8954 form.
+///
+/// # Errors
+/// [`CertError::Lint`] with every broken rule.
+pub(crate) fn lint_ocsp_response(
+    tbs: &ResponseData,
+    signature_algorithm: &AlgorithmIdentifierOwned,
+    responder: &Certificate,
+) -> Result<(), CertError> {
+    let mut out = Findings::default();
+    lint_signature_algorithm(signature_algorithm, &mut out);
+    let rtbs = responder.tbs_certificate();
+
+    match &tbs.responder_id {
+        ResponderId::ByKey(hash)
+            if hash.as_bytes() == key_identifier(rtbs.subject_public_key_info()) => {}
+        _ => out.add(
+            "ocsp.responder_id",
+            "responderID must be byKey, the SHA-1 of the responder certificate's key",
+        ),
+    }
+    match rtbs.get_extension::<ExtendedKeyUsage>() {
+        Ok(Some((_, eku))) if eku.0.contains(&ID_KP_OCSP_SIGNING) => {}
+        Ok(_) => out.add(
+            "ocsp.responder.eku",
+            "responder certificate lacks id-kp-OCSPSigning (RFC 6960 4.2.2.2)",
+        ),
+        Err(e) => out.add("ocsp.responder.eku", e.to_string()),
+    }
+    match rtbs.get_extension::<KeyUsage>() {
+        Ok(None) => {}
+        Ok(Some((_, ku))) if ku.digital_signature() => {}
+        Ok(Some(_)) => out.add(
+            "ocsp.responder.key_usage",
+            "responder certificate's keyUsage lacks digitalSignature",
+        ),
+        Err(e) => out.add("ocsp.responder.key_usage", e.to_string()),
+    }
+    let produced = tbs.produced_at.to_unix_duration();
+    let window = rtbs.validity();
+    if produced < window.not_before.to_unix_duration()
+        || produced > window.not_after.to_unix_duration()
+    {
+        out.add(
+            "ocsp.responder.validity",
+            format!(
+                "producedAt {} outside the responder certificate's {}..{}",
+                tbs.produced_at.to_date_time(),
+                window.not_before,
+                window.not_after
+            ),
+        );
+    }
+
+    if tbs.responses.is_empty() {
+        out.add("ocsp.responses.empty", "at least one SingleResponse");
+    }
+    for (i, response) in tbs.responses.iter().enumerate() {
+        lint_single_response(
+            response,
+            tbs,
+            responder,
+            &format!("response {i}: "),
+            &mut out,
+        );
+    }
+
+    if let Some(extensions) = &tbs.response_extensions {
+        if extensions.is_empty() {
+            out.add(
+                "ocsp.extensions.empty",
+                "responseExtensions must be absent rather than empty",
+            );
+        }
+        if lint_extension_set(extensions, &[ID_PKIX_OCSP_NONCE], "", &mut out) {
+            for nonce in extensions
+                .iter()
+                .filter(|e| e.extn_id == ID_PKIX_OCSP_NONCE)
+            {
+                if nonce.critical {
+                    out.add("ocsp.nonce.critical", "the nonce is non-critical");
+                }
+                if let Some(problem) = nonce_problem(nonce.extn_value.as_bytes()) {
+                    out.add("ocsp.nonce.form", problem);
+                }
+            }
+        }
+    }
+    out.finish()
+}
+
+fn lint_single_response(
+    response: &SingleResponseDer,
+    tbs: &ResponseData,
+    responder: &Certificate,
+    context: &str,
+    out: &mut Findings,
+) {
+    let id = &response.cert_id;
+    match OcspHash::from_algorithm(&id.hash_algorithm) {
+        None => out.add(
+            "ocsp.cert_id.hash",
+            format!(
+                "{context}CertID hash {} is not SHA-1 or SHA-256",
+                id.hash_algorithm.oid
+            ),
+        ),
+        Some(hash) => {
+            let lengths_ok = id.issuer_name_hash.as_bytes().len() == hash.digest_len()
+                && id.issuer_key_hash.as_bytes().len() == hash.digest_len();
+            if !lengths_ok {
+                out.add(
+                    "ocsp.cert_id.hash_length",
+                    format!("{context}CertID digests are not {hash:?} digests"),
+                );
+            }
+            let definite = !matches!(response.cert_status, CertStatusDer::Unknown(_));
+            let issuer_name = der::Encode::to_der(responder.tbs_certificate().issuer());
+            let same_issuer =
+                issuer_name.is_ok_and(|name| hash.digest(&name) == id.issuer_name_hash.as_bytes());
+            if definite && !same_issuer {
+                out.add(
+                    "ocsp.cert_id.other_issuer",
+                    format!(
+                        "{context}good or revoked asserted for a CA that did not certify this responder"
+                    ),
+                );
+            }
+        }
+    }
+
+    let this = response.this_update.to_unix_duration();
+    if this > tbs.produced_at.to_unix_duration() {
+        out.add(
+            "ocsp.this_update.after_produced_at",
+            format!(
+                "{context}thisUpdate {} is after producedAt {}",
+                response.this_update.to_date_time(),
+                tbs.produced_at.to_date_time()
+            ),
+        );
+    }
+    match response.next_update {
+        None => out.add(
+            "ocsp.next_update.missing",
+            format!("{context}nextUpdate required"),
+        ),
+        Some(next) if next.to_unix_duration() < this => out.add(
+            "ocsp.next_update.order",
+            format!(
+                "{context}nextUpdate {} is before thisUpdate {}",
+                next.to_date_time(),
+                response.this_update.to_date_time()
+            ),
+        ),
+        Some(_) => {}
+    }
+    if let CertStatusDer::Revoked(info) = &response.cert_status {
+        if info.revocation_time.to_unix_duration() > this {
+            out.add(
+                "ocsp.revoked.after_this_update",
+                format!(
+                    "{context}revocationTime {} is after thisUpdate {}",
+                    info.revocation_time.to_date_time(),
+                    response.this_update.to_date_time()
+                ),
+            );
+        }
+        let problem = match info.revocation_reason {
+            Some(CrlReason::Unspecified) => Some("unspecified: omit revocationReason instead"),
+            Some(CrlReason::CertificateHold) => Some("certificateHold: this CA never suspends"),
+            Some(CrlReason::RemoveFromCRL) => Some("removeFromCRL only belongs in delta CRLs"),
+            _ => None,
+        };
+        if let Some(why) = problem {
+            out.add("ocsp.revoked.reason", format!("{context}{why}"));
+        }
+    }
+    if response.single_extensions.is_some() {
+        out.add(
+            "ocsp.single_extensions",
+            format!("{context}singleExtensions are not used"),
+        );
     }
 }
 

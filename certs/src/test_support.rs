@@ -1,6 +1,7 @@
 //! Test doubles and fixtures shared by the unit tests: a software signer
 //! that counts and can misbehave, sample CA certificates, and the external
-//! tool checks (OpenSSL, pkilint, for certificates and CRLs).
+//! tool checks (OpenSSL, pkilint, for certificates, CRLs and OCSP
+//! responses).
 //!
 //! Tests may read the clock and touch the file system; the crate may not.
 
@@ -374,6 +375,23 @@ pub(crate) mod external {
         } else {
             Err(format!("lint_crl {label}:\n{}", errors.join("\n")).into())
         }
+    }
+
+    /// pkilint's OCSP response linter (`lint_ocsp_response`) on one DER
+    /// OCSPResponse: fails on ERROR or worse and returns the WARNING and
+    /// NOTICE lines, also printed on stderr.
+    pub(crate) fn pkilint_ocsp_response(
+        dir: &Path,
+        label: &str,
+        der: &[u8],
+    ) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+        let file = dir.join(format!("{label}.ocsp.der"));
+        fs::write(&file, der)?;
+        let notes = wallet_testkit::pkilint_with("lint_ocsp_response", &[], &[&file])?;
+        for note in &notes {
+            eprintln!("pkilint lint_ocsp_response {label}: {note}");
+        }
+        Ok(notes)
     }
 
     /// `openssl asn1parse -inform DER` of `der`, its output on success.
