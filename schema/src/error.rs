@@ -194,6 +194,10 @@ pub(crate) const SQLITE_UNIQUE_COLUMNS: &[(&str, &str)] = &[
     ),
     ("ledger_queue.id", "ledger_queue_pkey"),
     ("ledger_queue.leaf_hash", "ledger_queue_leaf_hash_key"),
+    (
+        "ocsp_responders.issuer_key_id, ocsp_responders.responder_key_id",
+        "ocsp_responders_pkey",
+    ),
     ("staff.id", "staff_pkey"),
     ("staff.name", "staff_name_key"),
     ("staff.token_hash", "staff_token_hash_key"),

@@ -31,6 +31,7 @@ pub mod intents;
 pub mod keys;
 pub mod ledger;
 pub mod migrations;
+pub mod ocsp;
 pub mod schema;
 pub mod staff;
 

@@ -134,6 +134,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    ocsp_responders (issuer_key_id, responder_key_id) {
+        issuer_key_id -> Text,
+        responder_key_id -> Text,
+        certificate -> Binary,
+        not_before -> BigInt,
+        not_after -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     staff (id) {
         id -> BigInt,
         name -> Text,
@@ -166,5 +177,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     ledger_leaves,
     ledger_nodes,
     ledger_queue,
+    ocsp_responders,
     staff,
 );

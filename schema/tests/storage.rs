@@ -282,7 +282,7 @@ fn assert_constraint(result: Result<impl std::fmt::Debug, StorageError>) {
 // ---------------------------------------------------------------- migrations
 
 /// Every migration version, oldest first.
-const VERSIONS: [&str; 2] = ["20261121000000", "20261121000001"];
+const VERSIONS: [&str; 3] = ["20261121000000", "20261121000001", "20261121000002"];
 
 fn migrations_run_once(f: &Fixture) -> TestResult {
     let mut conn = f.db.conn()?;
@@ -302,7 +302,7 @@ fn migrations_redo(f: &Fixture) -> TestResult {
 
     let reverted = migrations::danger_revert_all(&mut conn)?;
     // Newest first.
-    assert_eq!(reverted, [VERSIONS[1], VERSIONS[0]]);
+    assert_eq!(reverted, [VERSIONS[2], VERSIONS[1], VERSIONS[0]]);
     assert!(migrations::applied(&mut conn)?.is_empty());
     // Every table is gone.
     assert!(matches!(
