@@ -2,18 +2,32 @@
 //! `init` runs the key ceremony; `keys` and `staff` manage keys and staff
 //! accounts. Output is for people and scripts: `staff add` prints the token
 //! alone on the last line.
+//!
+//! Two commands need no settings, HSM, database or network, and run
+//! anywhere: `holder` (the citizen's key, CSR and presentations) and
+//! `verify --offline` (a counter without the service). They only read and
+//! write files; the logic is `service::domain::offline`. The holder key
+//! file is a secret: written once with mode 0600, never printed.
 #![expect(clippy::print_stdout, reason = "a CLI reports on standard output")]
 
-use std::path::PathBuf;
+use std::fs::{self, OpenOptions};
+use std::io::{ErrorKind, Read as _, Write as _};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, anyhow, bail};
 use clap::{Parser, Subcommand};
 use schema::staff::StaffRole;
 use service::config::Config;
 use service::domain::ledger::{Ledger, SequencerConfig};
+use service::domain::offline::{
+    self, Expectations, HolderKey, IssuedCredential, LedgerEntries, OfflineError, PresentRequest,
+    TrustStore,
+};
 use service::domain::{self, DomainError, ceremony, staff, unix};
+use zeroize::Zeroizing;
 
 /// OneVisit Wallet operations.
 #[derive(Debug, Parser)]
@@ -39,6 +53,87 @@ enum Command {
     /// The transparency ledger.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// The citizen's side, on the holder's own machine: a key, a CSR for
+    /// enrollment, presentations. Needs no settings, HSM or database.
+    #[command(subcommand)]
+    Holder(HolderCommand),
+    /// Verify a presentation bundle without the service: only a saved trust
+    /// document and CRLs. Prints a JSON report; exits 0 valid, 1 invalid,
+    /// 2 unreadable input, 3 valid but revocation not checked.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum HolderCommand {
+    /// Make a new P-256 holder key: PKCS#8 PEM, mode 0600, never overwrites.
+    /// Prints the SHA-256 of the public key (DER SubjectPublicKeyInfo) alone
+    /// on the last line.
+    Keygen {
+        /// The key file to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Make a PKCS#10 request (PEM) signed by the holder key, for
+    /// enrollment (`csr` of POST /v1/identities).
+    Csr {
+        /// The holder key (PKCS#8 PEM).
+        #[arg(long)]
+        key: PathBuf,
+        /// The request file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign a presentation of saved issuance responses for a counter.
+    Present {
+        /// The holder key (PKCS#8 PEM).
+        #[arg(long)]
+        key: PathBuf,
+        /// Issuance responses of POST /v1/identities or .../licenses as
+        /// saved, in the order to present (repeat, or list after one --cred).
+        #[arg(long = "cred", required = true, num_args = 1..)]
+        creds: Vec<PathBuf>,
+        /// The counter's id, as in its challenge.
+        #[arg(long)]
+        audience: String,
+        /// The counter's nonce (POST /v1/challenges).
+        #[arg(long)]
+        nonce: String,
+        /// Make a credential bundle for `verify --offline`: add the chain and
+        /// each credential's ledger receipt with its issuance entry.
+        #[arg(long)]
+        bundle: bool,
+        /// A saved GET /v1/ledger/entries response, for receipts that do not
+        /// carry their entry.
+        #[arg(long, requires = "bundle")]
+        entries: Option<PathBuf>,
+        /// The presentation file to write (JSON).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct VerifyArgs {
+    /// Verify with no network, database or HSM (the only mode here; online
+    /// verification is POST /v1/presentations/verify).
+    #[arg(long)]
+    offline: bool,
+    /// A saved GET /v1/trust document: the only thing trusted.
+    #[arg(long)]
+    trust: PathBuf,
+    /// A DER CRL (GET /v1/crl/{issuer_key_id}); repeat for each issuing CA.
+    /// Without one, revocation is not checked.
+    #[arg(long = "crl")]
+    crls: Vec<PathBuf>,
+    /// This counter's id: compare it with the proof's audience.
+    #[arg(long)]
+    audience: Option<String>,
+    /// The nonce this counter gave the holder: compare it with the proof's
+    /// (its freshness and single use cannot be checked offline).
+    #[arg(long)]
+    nonce: Option<String>,
+    /// The presentation bundle (JSON, from `holder present --bundle`).
+    presentation: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,7 +180,14 @@ enum StaffCommand {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(args) {
+    let result = match args.command {
+        // Neither needs (or reads) the settings: they run on machines that
+        // have none.
+        Command::Holder(cmd) => holder_command(cmd),
+        Command::Verify(verify) => return verify_command(&verify),
+        command => run(args.config.as_deref(), command),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("walletctl: {e:#}");
@@ -94,17 +196,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
-    let config = Config::load(args.config.as_deref())?;
+fn run(config: Option<&Path>, command: Command) -> anyhow::Result<()> {
+    let config = Config::load(config)?;
     service::telemetry::init(
         &std::env::var("WALLET_LOG").unwrap_or_else(|_| "warn".into()),
         config.log_format,
     );
-    match args.command {
+    match command {
         Command::Init => init(&config),
         Command::Keys(KeysCommand::List) => keys_list(&config),
         Command::Staff(cmd) => staff_command(&config, cmd),
         Command::Ledger(cmd) => ledger_command(&config, cmd),
+        Command::Holder(_) | Command::Verify(_) => bail!("not a command that reads settings"),
     }
 }
 
@@ -256,4 +359,219 @@ fn ledger_command(config: &Config, cmd: LedgerCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Largest presentation, credential or trust document read (1 MiB): far
+/// above any real one, and a bound on hostile input.
+const MAX_JSON: u64 = 1 << 20;
+/// Largest ledger entries page or CRL read (16 MiB).
+const MAX_LARGE: u64 = 16 << 20;
+
+/// Reads at most `max` bytes of `path`; a larger file is refused.
+fn read_bounded(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
+    let file = fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() as u64 > max {
+        bail!("{} is larger than {max} bytes", path.display());
+    }
+    Ok(bytes)
+}
+
+fn read_text(path: &Path, max: u64) -> anyhow::Result<String> {
+    String::from_utf8(read_bounded(path, max)?)
+        .map_err(|_| anyhow!("{} is not UTF-8 text", path.display()))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path, max: u64) -> anyhow::Result<T> {
+    serde_json::from_str(&read_text(path, max)?)
+        .with_context(|| format!("{} is not the expected JSON", path.display()))
+}
+
+/// Reads the holder key; warns when others may read the file.
+fn read_holder_key(path: &Path) -> anyhow::Result<HolderKey> {
+    let mut file =
+        fs::File::open(path).with_context(|| format!("cannot read key {}", path.display()))?;
+    let mode = file.metadata().map(|m| m.permissions().mode()).unwrap_or(0);
+    if mode & 0o077 != 0 {
+        eprintln!(
+            "walletctl: warning: key {} is readable by others (mode {:o}); chmod 600 it",
+            path.display(),
+            mode & 0o777
+        );
+    }
+    // A P-256 PKCS#8 PEM is about 240 bytes. The buffer never grows, so no
+    // copy of the key is left behind in freed memory.
+    let mut pem = Zeroizing::new(String::with_capacity(16 * 1024));
+    (&mut file)
+        .take(8 * 1024)
+        .read_to_string(&mut pem)
+        .with_context(|| format!("cannot read key {}", path.display()))?;
+    HolderKey::from_pkcs8_pem(&pem).with_context(|| format!("key {}", path.display()))
+}
+
+/// Creates `path` with mode 0600 and writes `secret`; never overwrites, and
+/// removes a half-written file.
+fn write_secret(path: &Path, secret: &[u8]) -> anyhow::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            ErrorKind::AlreadyExists => {
+                anyhow!("{} already exists; not overwriting a key", path.display())
+            }
+            _ => anyhow!("cannot create {}: {e}", path.display()),
+        })?;
+    if let Err(e) = file.write_all(secret).and_then(|()| file.sync_all()) {
+        drop(file);
+        let _ = fs::remove_file(path);
+        bail!("cannot write {}: {e}", path.display());
+    }
+    Ok(())
+}
+
+/// Writes a public output, refusing to clobber the key it came from.
+fn write_public(path: &Path, key: &Path, text: &str) -> anyhow::Result<()> {
+    if let (Ok(a), Ok(b)) = (fs::canonicalize(path), fs::canonicalize(key))
+        && a == b
+    {
+        bail!("--out {} is the key file", path.display());
+    }
+    fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn holder_command(cmd: HolderCommand) -> anyhow::Result<()> {
+    match cmd {
+        HolderCommand::Keygen { out } => {
+            let mut key = None;
+            // About one draw in 2^32 is not a valid scalar; eight in a row
+            // means the random source is broken.
+            for _ in 0..8 {
+                let bytes = Zeroizing::new(
+                    service::random::bytes::<32>().context("no randomness from the OS")?,
+                );
+                match HolderKey::from_scalar(&bytes) {
+                    Ok(k) => {
+                        key = Some(k);
+                        break;
+                    }
+                    Err(OfflineError::InvalidScalar) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let key = key.context("the OS random source gave no valid P-256 key")?;
+            let pem = key.to_pkcs8_pem()?;
+            write_secret(&out, pem.as_bytes())?;
+            println!(
+                "holder key written to {} (PKCS#8 PEM, mode 0600); keep it secret",
+                out.display()
+            );
+            println!("public key SHA-256:");
+            println!("{}", key.fingerprint()?);
+        }
+        HolderCommand::Csr { key: key_path, out } => {
+            let key = read_holder_key(&key_path)?;
+            write_public(&out, &key_path, &key.csr_pem()?)?;
+            println!(
+                "certification request for key {} written to {}",
+                key.fingerprint()?,
+                out.display()
+            );
+        }
+        HolderCommand::Present {
+            key: key_path,
+            creds,
+            audience,
+            nonce,
+            bundle,
+            entries,
+            out,
+        } => {
+            let key = read_holder_key(&key_path)?;
+            let held = creds
+                .iter()
+                .map(|p| read_json::<IssuedCredential>(p, MAX_JSON))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let entries = entries
+                .as_deref()
+                .map(|p| read_json::<LedgerEntries>(p, MAX_LARGE))
+                .transpose()?;
+            let issued_at = domain::rfc3339(unix(SystemTime::now()));
+            let request = PresentRequest {
+                audience: &audience,
+                nonce: &nonce,
+                issued_at: &issued_at,
+                bundle,
+                entries: entries.as_ref(),
+            };
+            let doc = offline::present(&key, &held, &request).map_err(|e| {
+                match e.credential_index().and_then(|i| creds.get(i)) {
+                    Some(path) => anyhow!("{}: {e}", path.display()),
+                    None => anyhow!(e),
+                }
+            })?;
+            let mut text = serde_json::to_string_pretty(&doc)?;
+            text.push('\n');
+            write_public(&out, &key_path, &text)?;
+            println!(
+                "presentation of {} credential(s) for {audience:?}{} written to {}",
+                doc.credentials.len(),
+                if bundle {
+                    ", with chain and ledger receipts,"
+                } else {
+                    ""
+                },
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `verify --offline`: the report on standard output; the exit status says
+/// the verdict (0 valid, 1 invalid, 3 valid with revocation not checked),
+/// 2 for input that cannot be read.
+fn verify_command(args: &VerifyArgs) -> ExitCode {
+    const UNREADABLE: u8 = 2;
+    let report = (|| -> anyhow::Result<offline::OfflineReport> {
+        if !args.offline {
+            bail!(
+                "walletctl verifies offline only: pass --offline (online verification is \
+                 POST /v1/presentations/verify)"
+            );
+        }
+        let trust = TrustStore::from_json(&read_text(&args.trust, MAX_JSON)?)
+            .with_context(|| args.trust.display().to_string())?;
+        let doc = offline::parse_presentation(&read_text(&args.presentation, MAX_JSON)?)
+            .with_context(|| args.presentation.display().to_string())?;
+        let crls = args
+            .crls
+            .iter()
+            .map(|p| {
+                offline::parse_crl(&read_bounded(p, MAX_LARGE)?)
+                    .with_context(|| p.display().to_string())
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let expect = Expectations {
+            audience: args.audience.clone(),
+            nonce: args.nonce.clone(),
+        };
+        offline::verify_offline(&trust, &doc, &crls, &expect, SystemTime::now())
+            .with_context(|| args.presentation.display().to_string())
+    })();
+    let printed = report.and_then(|r| {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        Ok(r.exit_code())
+    });
+    match printed {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("walletctl: {e:#}");
+            ExitCode::from(UNREADABLE)
+        }
+    }
 }

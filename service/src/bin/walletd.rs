@@ -50,6 +50,11 @@ fn run(args: &Args) -> anyhow::Result<()> {
         bail!("no active root key in the database: run `walletctl init` first");
     }
     let catalog = Arc::new(service::load_catalog(&config)?);
+    // Renew the short-lived OCSP responder certificates before they lapse.
+    service::domain::ceremony::ensure_responders(&hsm, &db, SystemTime::now(), &mut || {
+        Ok(service::random::bytes::<16>()?)
+    })
+    .context("OCSP responder certificates (run `walletctl init` to finish the key ceremony)")?;
     let issuer = Arc::new(Issuer::new(
         Arc::clone(&hsm),
         db.clone(),

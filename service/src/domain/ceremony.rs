@@ -26,16 +26,22 @@ pub const ORGANIZATION: &str = "OneVisit Wallet";
 const ROOT_LIFETIME: Duration = Duration::from_secs(20 * 365 * 86_400);
 /// Issuing CA certificate lifetime (inside the root's).
 const ISSUING_CA_LIFETIME: Duration = Duration::from_secs(10 * 365 * 86_400);
+/// Delegated OCSP responder certificates are short-lived: with
+/// id-pkix-ocsp-nocheck they cannot be revoked, so they must expire soon;
+/// walletd renews them at start-up once less than RESPONDER_RENEWAL is left.
+const RESPONDER_LIFETIME: Duration = Duration::from_secs(365 * 86_400);
+const RESPONDER_RENEWAL: Duration = Duration::from_secs(30 * 86_400);
 /// CA certificates start slightly in the past so relying parties with a
 /// clock a little behind ours accept them at once.
 const BACKDATE: Duration = Duration::from_secs(300);
 
 /// The ceremony's keys, in the order they are made (the root first: it
 /// certifies the issuing CAs).
-pub const CEREMONY_PURPOSES: [KeyPurpose; 5] = [
+pub const CEREMONY_PURPOSES: [KeyPurpose; 6] = [
     KeyPurpose::Root,
     KeyPurpose::IdentityCa,
     KeyPurpose::LicenseCa,
+    KeyPurpose::Ocsp,
     KeyPurpose::Ledger,
     KeyPurpose::DedupHmac,
 ];
@@ -68,7 +74,72 @@ pub fn run(
     for purpose in CEREMONY_PURPOSES {
         outcomes.push(ensure_key(hsm, db, purpose, now, serial_bytes)?);
     }
+    ensure_responders(hsm, db, now, serial_bytes)?;
     Ok(outcomes)
+}
+
+/// Gives the active `ocsp` key a delegated responder certificate from each
+/// active issuing CA that has not given it one yet (RFC 6960 4.2.2.2: the
+/// CA whose certificates it answers for certifies it). Returns how many
+/// were made.
+pub fn ensure_responders(
+    hsm: &Arc<Hsm>,
+    db: &Database,
+    now: SystemTime,
+    serial_bytes: &mut dyn FnMut() -> Result<[u8; 16], DomainError>,
+) -> Result<usize, DomainError> {
+    let mut conn = db.conn()?;
+    let responder = keys::active(&mut conn, KeyPurpose::Ocsp)?
+        .ok_or_else(|| DomainError::Inconsistent("no active ocsp key".into()))?;
+    let spki_der = responder
+        .spki
+        .as_deref()
+        .ok_or_else(|| DomainError::Inconsistent("the ocsp key has no public key".into()))?;
+    let mut made = 0;
+    for purpose in [KeyPurpose::IdentityCa, KeyPurpose::LicenseCa] {
+        let Some(ca) = keys::active(&mut conn, purpose)? else {
+            continue;
+        };
+        let existing = schema::ocsp::find(&mut conn, &ca.key_id, &responder.key_id)?;
+        if existing
+            .as_ref()
+            .is_some_and(|r| r.not_after > unix(now + RESPONDER_RENEWAL))
+        {
+            continue;
+        }
+        let ca_der = ca
+            .certificate
+            .as_deref()
+            .ok_or_else(|| DomainError::Inconsistent(format!("{} has no certificate", ca.label)))?;
+        let ca_cert = certs::from_der(ca_der)?;
+        let signer = hsm.signer(&ca.label)?;
+        let cert = certs::ocsp::build_responder_cert(
+            &signer,
+            &ca_cert,
+            &certs::ca_name("OneVisit OCSP Responder", ORGANIZATION)?,
+            certs::spki_from_der(spki_der)?,
+            certs::random_serial(serial_bytes()?)?,
+            now.checked_sub(BACKDATE).unwrap_or(now),
+            now + RESPONDER_LIFETIME,
+        )?;
+        let (not_before, not_after) = certs::validity_unix(&cert);
+        let row = schema::ocsp::Responder {
+            issuer_key_id: ca.key_id.clone(),
+            responder_key_id: responder.key_id.clone(),
+            certificate: certs::to_der(&cert)?,
+            not_before,
+            not_after,
+            created_at: unix(now),
+        };
+        if existing.is_some() {
+            schema::ocsp::replace(&mut conn, &row)?;
+        } else {
+            schema::ocsp::insert(&mut conn, &row)?;
+        }
+        tracing::info!(issuer = %ca.label, responder = %responder.label, "OCSP responder certificate issued");
+        made += 1;
+    }
+    Ok(made)
 }
 
 fn ensure_key(

@@ -219,3 +219,123 @@ impl Issuer {
         }
     }
 }
+
+impl Issuer {
+    /// Answers a DER OCSP request (RFC 6960) with a DER OCSP response, signed
+    /// by the delegated responder the request's issuing CA certified. Never
+    /// an error for the caller's mistakes: a malformed request gets a
+    /// `malformedRequest` response, a CA we do not run `unauthorized`, and an
+    /// outage `tryLater`.
+    pub fn ocsp(&self, request: &[u8], now: SystemTime) -> Vec<u8> {
+        use certs::ocsp::{self, OcspResponseStatus};
+        match self.ocsp_inner(request, now) {
+            Ok(der) => der,
+            Err(OcspFailure::Malformed) => {
+                ocsp::error_response(OcspResponseStatus::MalformedRequest)
+            }
+            Err(OcspFailure::Unauthorized) => {
+                ocsp::error_response(OcspResponseStatus::Unauthorized)
+            }
+            Err(OcspFailure::Domain(DomainError::Unavailable(e))) => {
+                tracing::warn!(error = %e, "OCSP: backend unavailable");
+                ocsp::error_response(OcspResponseStatus::TryLater)
+            }
+            Err(OcspFailure::Domain(e)) => {
+                tracing::error!(error = %e, "OCSP: internal error");
+                ocsp::error_response(OcspResponseStatus::InternalError)
+            }
+        }
+    }
+
+    fn ocsp_inner(&self, request: &[u8], now: SystemTime) -> Result<Vec<u8>, OcspFailure> {
+        use certs::ocsp::{self, CertStatus, SingleAnswer};
+        let parsed = ocsp::parse_request(request).map_err(|_| OcspFailure::Malformed)?;
+        let first = parsed.ids.first().ok_or(OcspFailure::Malformed)?;
+        let mut conn = self.db().conn()?;
+        // The CA the request is about (active or retired).
+        let (ca_key, ca_cert) = keys::list_all(&mut conn)?
+            .into_iter()
+            .filter(|k| matches!(k.purpose, KeyPurpose::IdentityCa | KeyPurpose::LicenseCa))
+            .filter_map(|k| {
+                let cert = certs::from_der(k.certificate.as_deref()?).ok()?;
+                Some((k, cert))
+            })
+            .find(|(_, cert)| ocsp::matches_issuer(first, cert))
+            .ok_or(OcspFailure::Unauthorized)?;
+        let responder_key = keys::active(&mut conn, KeyPurpose::Ocsp)?
+            .ok_or_else(|| DomainError::Inconsistent("no active ocsp key".into()))?;
+        let responder = schema::ocsp::find(&mut conn, &ca_key.key_id, &responder_key.key_id)?
+            .ok_or_else(|| {
+                DomainError::Inconsistent(format!("no responder certificate from {}", ca_key.label))
+            })?;
+        let responder_cert = certs::from_der(&responder.certificate)?;
+        let mut answers = Vec::with_capacity(parsed.ids.len());
+        for id in &parsed.ids {
+            let status = if ocsp::matches_issuer(id, &ca_cert) {
+                let serial = Serial::parse(&certs::serial_hex(&id.serial)).ok();
+                let row = match serial {
+                    Some(s) => credentials::by_serial(&mut conn, &s)?,
+                    None => None,
+                };
+                match row.filter(|c| c.issuer_key_id == ca_key.key_id) {
+                    None => CertStatus::Unknown,
+                    Some(c) if c.status == CredentialStatus::Revoked => CertStatus::Revoked {
+                        at: SystemTime::UNIX_EPOCH
+                            + Duration::from_secs(
+                                u64::try_from(c.revoked_at.unwrap_or(0)).unwrap_or(0),
+                            ),
+                        reason: c
+                            .revocation_reason
+                            .as_deref()
+                            .and_then(RevocationReason::from_name),
+                    },
+                    Some(_) => CertStatus::Good,
+                }
+            } else {
+                // One responder answers for one CA.
+                CertStatus::Unknown
+            };
+            answers.push(SingleAnswer {
+                id: id.clone(),
+                status,
+                this_update: now,
+                next_update: now + OCSP_VALIDITY,
+            });
+        }
+        let signer = self.signer_for(&responder_key.label)?;
+        Ok(ocsp::build_response(
+            &signer,
+            &responder_cert,
+            &answers,
+            parsed.nonce.as_deref(),
+            now,
+        )?)
+    }
+}
+
+/// How long an OCSP answer may be relied on.
+const OCSP_VALIDITY: Duration = Duration::from_secs(3600);
+
+enum OcspFailure {
+    Malformed,
+    Unauthorized,
+    Domain(DomainError),
+}
+
+impl From<DomainError> for OcspFailure {
+    fn from(e: DomainError) -> Self {
+        OcspFailure::Domain(e)
+    }
+}
+
+impl From<StorageError> for OcspFailure {
+    fn from(e: StorageError) -> Self {
+        OcspFailure::Domain(e.into())
+    }
+}
+
+impl From<certs::CertError> for OcspFailure {
+    fn from(e: certs::CertError) -> Self {
+        OcspFailure::Domain(e.into())
+    }
+}

@@ -162,3 +162,49 @@ pub async fn crl(
         .insert_header(("Cache-Control", "public, max-age=300"))
         .body(der))
 }
+
+fn ocsp_response(der: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/ocsp-response")
+        .body(der)
+}
+
+/// RFC 6960 OCSP over POST (`application/ocsp-request`). Always 200 with an
+/// OCSP response; a malformed request gets `malformedRequest`.
+#[utoipa::path(tag = "credentials",
+    request_body(content = Vec<u8>, content_type = "application/ocsp-request"),
+    responses((status = 200, description = "OCSP response (good / revoked / unknown, or an error status)", content_type = "application/ocsp-response")))]
+#[post("/ocsp")]
+pub async fn ocsp_post(
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let der = web::block(move || state.issuer.ocsp(&body, SystemTime::now())).await?;
+    Ok(ocsp_response(der))
+}
+
+/// RFC 6960 OCSP over GET: the DER request, base64, URL-encoded, in the path.
+#[utoipa::path(tag = "credentials",
+    params(("request" = String, Path, description = "base64 of the DER OCSP request (URL-encoded)")),
+    responses((status = 200, description = "OCSP response", content_type = "application/ocsp-response")))]
+#[get("/ocsp/{request:.*}")]
+pub async fn ocsp_get(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    use base64::Engine as _;
+    let text = path
+        .into_inner()
+        .replace("%2B", "+")
+        .replace("%2F", "/")
+        .replace("%3D", "=");
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .or_else(|_| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(text.trim().trim_end_matches('='))
+        })
+        .unwrap_or_default();
+    let der = web::block(move || state.issuer.ocsp(&der, SystemTime::now())).await?;
+    Ok(ocsp_response(der))
+}

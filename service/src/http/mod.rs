@@ -83,6 +83,8 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
     .service(credentials::revoke)
     .service(credentials::credential_status)
     .service(credentials::crl)
+    .service(credentials::ocsp_post)
+    .service(credentials::ocsp_get)
     .service(presentations::challenge)
     .service(presentations::verify)
     .service(presentations::check);

@@ -125,7 +125,7 @@ fn issue_some(world: &World, daemon: &Daemon, officer: &str, n: usize, tag: &str
 fn ledger_flow(world: &World) {
     let out = world.init();
     assert!(
-        out.contains("ledger checkpoint signed: tree size 5"),
+        out.contains("ledger checkpoint signed: tree size 6"),
         "ceremony key events: {out}"
     );
     let officer = world.staff("officer", "officer", Some("market-regulation"));
@@ -155,7 +155,7 @@ fn ledger_flow(world: &World) {
     assert_eq!((status, ctype.as_str()), (200, "text/plain; charset=utf-8"));
     let sth = daemon.get_json("/v1/ledger/sth");
     let size = sth["tree_size"].as_u64().unwrap();
-    assert_eq!(size, 5 + 7, "5 key events, 6 identities, 1 licence");
+    assert_eq!(size, 6 + 7, "6 key events, 6 identities, 1 licence");
     assert_eq!(sth["checkpoint"].as_str().unwrap(), note);
     let by_index = daemon.get_json(&format!(
         "/v1/ledger/proof/inclusion?leaf_index=3&tree_size={size}"
@@ -168,7 +168,7 @@ fn ledger_flow(world: &World) {
     let by_hash = daemon.get_json(&format!("/v1/ledger/proof/inclusion?leaf_hash={hex3}"));
     assert_eq!(by_index["inclusion_proof"], by_hash["inclusion_proof"]);
     let cons = daemon.get_json(&format!(
-        "/v1/ledger/proof/consistency?first=5&second={size}"
+        "/v1/ledger/proof/consistency?first=6&second={size}"
     ));
     let first = SignedNote::parse(&first_note).unwrap();
     let first_cp = Checkpoint::parse_body(&first.text).unwrap();
@@ -179,7 +179,7 @@ fn ledger_flow(world: &World) {
         .map(|h| hash(h.as_str().unwrap()))
         .collect();
     ledger::tree::verify_consistency(
-        5,
+        6,
         size,
         &first_cp.root,
         &hash(sth["root_hash"].as_str().unwrap()),
@@ -435,7 +435,7 @@ fn two_instances_share_one_postgres_ledger() {
     drop(b);
     let (ok, text) = audit(&world);
     assert!(
-        ok && text.contains(&format!("ledger audit OK: {} leaves", 5 + 12)),
+        ok && text.contains(&format!("ledger audit OK: {} leaves", 6 + 12)),
         "{text}"
     );
 }
@@ -479,7 +479,7 @@ fn a_slow_ledger_answers_503_with_the_leaf_hash_and_the_proof_comes_later() {
             daemon.get(&format!("/v1/ledger/proof/inclusion?leaf_hash={leaf_hash}"));
         if status == 200 {
             let p: Value = serde_json::from_str(&proof).unwrap();
-            assert!(p["leaf_index"].as_u64().unwrap() >= 5, "{p}");
+            assert!(p["leaf_index"].as_u64().unwrap() >= 6, "{p}");
             break;
         }
         assert_eq!(status, 404, "{proof}");

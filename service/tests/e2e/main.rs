@@ -286,8 +286,8 @@ fn check_token_with_pkcs11_tool(world: &World) -> String {
         .iter()
         .filter(|b| b.starts_with("Private Key Object") || b.starts_with("Secret Key Object"))
         .collect();
-    // root, identity-ca, license-ca, ledger private keys and the HMAC key.
-    assert_eq!(secret.len(), 5, "{text}");
+    // root, identity-ca, license-ca, ocsp, ledger private keys and the HMAC key.
+    assert_eq!(secret.len(), 6, "{text}");
     for b in secret {
         let access = b
             .lines()
@@ -323,13 +323,14 @@ fn ceremony_and_daemon_on_sqlite() {
 
     let first = world.init();
     assert!(
-        first.contains("ceremony complete: 5 key(s) created"),
+        first.contains("ceremony complete: 6 key(s) created"),
         "{first}"
     );
     for label in [
         "onevisit/root/1",
         "onevisit/identity-ca/1",
         "onevisit/license-ca/1",
+        "onevisit/ocsp/1",
         "onevisit/ledger/1",
         "onevisit/dedup-hmac/1",
     ] {
@@ -352,7 +353,7 @@ fn ceremony_and_daemon_on_sqlite() {
         list.lines()
             .filter(|l| l.contains("active") && l.trim_end().ends_with("yes"))
             .count(),
-        5,
+        6,
         "{list}"
     );
 
@@ -406,6 +407,8 @@ fn ceremony_and_daemon_on_sqlite() {
         [
             "/healthz",
             "/metrics",
+            "/ocsp",
+            "/ocsp/{request}",
             "/openapi.json",
             "/readyz",
             "/v1/challenges",
@@ -460,7 +463,7 @@ fn ceremony_and_daemon_on_sqlite() {
 fn ceremony_and_daemon_on_postgres() {
     let world = World::postgres("e2e-postgres");
     let out = world.init();
-    assert!(out.contains("ceremony complete: 5 key(s) created"), "{out}");
+    assert!(out.contains("ceremony complete: 6 key(s) created"), "{out}");
     assert!(world.init().contains("nothing changed"));
     // Short-lived processes on PostgreSQL must exit cleanly: background pool
     // connects racing OpenSSL's exit handlers once made a quarter of these
@@ -790,3 +793,4 @@ fn the_ceremony_refuses_a_key_it_did_not_make() {
         "{err}"
     );
 }
+mod holder;

@@ -237,6 +237,92 @@ fn revocation_flow(world: &World) {
     assert!(ok, "{text}");
     let notes = wallet_testkit::pkilint_crl(&crl_der).unwrap();
     assert!(notes.is_empty(), "pkilint lint_crl: {notes:?}");
+    // OCSP: openssl asks the delegated responder over POST (with a nonce).
+    let ocsp = |cert: &std::path::Path| {
+        run(Command::new("openssl")
+            .args(["ocsp", "-issuer"])
+            .arg(&ca_pem)
+            .arg("-cert")
+            .arg(cert)
+            .args(["-url", &format!("{}/ocsp", daemon.base), "-CAfile"])
+            .arg(&bundle)
+            .arg("-resp_text"))
+    };
+    let (ok, text) = ocsp(&business_pem);
+    assert!(ok && text.contains("Response verify OK"), "{text}");
+    assert!(
+        text.contains(&format!("{}: revoked", business_pem.display()))
+            && text.contains("keyCompromise"),
+        "{text}"
+    );
+    assert!(
+        text.contains("OCSP Nonce") && !text.contains("WARNING: no nonce"),
+        "nonce echoed: {text}"
+    );
+    assert!(
+        text.contains("OCSP Signing")
+            || text.contains("OCSPSigning")
+            || text.contains("Responder Id"),
+        "{text}"
+    );
+    let (ok, text) = ocsp(&sanitation_pem);
+    assert!(
+        ok && text.contains(&format!("{}: good", sanitation_pem.display())),
+        "{text}"
+    );
+    // The GET form, and pkilint on the response.
+    let req = world.path("ocsp-req.der");
+    let (ok, text) = run(Command::new("openssl")
+        .args(["ocsp", "-issuer"])
+        .arg(&ca_pem)
+        .arg("-cert")
+        .arg(&business_pem)
+        .arg("-reqout")
+        .arg(&req));
+    assert!(ok, "{text}");
+    let b64 = B64
+        .encode(std::fs::read(&req).unwrap())
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D");
+    let resp = world.path("ocsp-resp.der");
+    let (ok, text) = run(Command::new("curl")
+        .args(["-sS", "--fail", "-o"])
+        .arg(&resp)
+        .arg(format!("{}/ocsp/{b64}", daemon.base)));
+    assert!(ok, "{text}");
+    let (ok, text) = run(Command::new("openssl")
+        .args(["ocsp", "-respin"])
+        .arg(&resp)
+        .arg("-issuer")
+        .arg(&ca_pem)
+        .arg("-cert")
+        .arg(&business_pem)
+        .arg("-CAfile")
+        .arg(&bundle)
+        .arg("-no_nonce"));
+    assert!(ok && text.contains(": revoked"), "GET /ocsp: {text}");
+    let notes = wallet_testkit::pkilint_with("lint_ocsp_response", &[], &[&resp]).unwrap();
+    assert!(notes.is_empty(), "pkilint lint_ocsp_response: {notes:?}");
+    // A malformed request is an OCSP malformedRequest, not an HTTP error.
+    let (ok, text) = run(Command::new("curl")
+        .args([
+            "-sS",
+            "--fail",
+            "-H",
+            "Content-Type: application/ocsp-request",
+            "--data-binary",
+            "garbage",
+            "-o",
+        ])
+        .arg(world.path("bad.der"))
+        .arg(format!("{}/ocsp", daemon.base)));
+    assert!(ok, "{text}");
+    assert_eq!(
+        std::fs::read(world.path("bad.der")).unwrap(),
+        [0x30, 0x03, 0x0a, 0x01, 0x01]
+    );
+
     // Unchanged: the same CRL again.
     let (again_der, _, _) = fetch_crl(world, &daemon, key_id, "licence-1b");
     assert_eq!(
