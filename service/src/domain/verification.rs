@@ -193,9 +193,16 @@ impl Issuer {
                 errs.push(format!("credential-{status}"));
             }
             if let Some(r) = &row {
-                // A licence is only as good as its holder's identity.
+                // A licence is only as good as its holder's identity: the
+                // person's record must be active, and the identity
+                // certificate for this same holder key must not have been
+                // revoked (except as superseded by a reissue): a key that
+                // lost its identity, say to keyCompromise, loses its
+                // licences with it.
                 let ident = identities::by_id(&mut conn, &r.identity_id)?;
-                if ident.is_some_and(|i| i.status != IdentityStatus::Active) {
+                let key_revoked = r.kind == schema::credentials::CredentialKind::License
+                    && identity_key_revoked(&mut conn, r)?;
+                if ident.is_some_and(|i| i.status != IdentityStatus::Active) || key_revoked {
                     identity_ok = false;
                     errs.push("identity-revoked".into());
                 }
@@ -350,6 +357,36 @@ impl Issuer {
             verified,
         })
     }
+}
+
+/// Whether the holder's identity certificate for the licence's key was
+/// revoked for a reason other than `superseded`.
+fn identity_key_revoked(
+    conn: &mut schema::DbConnection,
+    licence: &schema::credentials::Credential,
+) -> Result<bool, DomainError> {
+    let key = certs::from_der(&licence.certificate)?
+        .tbs_certificate()
+        .subject_public_key_info()
+        .clone();
+    for c in credentials::for_identity(conn, &licence.identity_id)? {
+        if c.kind != schema::credentials::CredentialKind::Identity
+            || c.status != CredentialStatus::Revoked
+        {
+            continue;
+        }
+        if c.revocation_reason.as_deref() == Some("superseded") {
+            continue;
+        }
+        if certs::from_der(&c.certificate)?
+            .tbs_certificate()
+            .subject_public_key_info()
+            == &key
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Which requirements of a one-visit service a verification meets.

@@ -259,6 +259,35 @@ fn verification_flow(world: &World) {
         "{r}"
     );
 
+    // Revoking the holder's identity certificate for key compromise takes
+    // the licences bound to that key with it, even presented alone.
+    let sanitation_only = [certs[2]];
+    let n = nonce(&daemon, &counter, "desk");
+    assert_eq!(
+        verify(&daemon, &present(&key, &sanitation_only, "desk", &n))["verdict"],
+        "valid"
+    );
+    let (status, _, _) = post(
+        &daemon,
+        &format!(
+            "/v1/credentials/{}/revoke",
+            person["serial"].as_str().unwrap()
+        ),
+        Some(&market),
+        &json!({"reason": "keyCompromise"}),
+    );
+    assert_eq!(status, 200);
+    let n = nonce(&daemon, &counter, "desk");
+    let r = verify(&daemon, &present(&key, &sanitation_only, "desk", &n));
+    assert_eq!(
+        (
+            r["verdict"].as_str(),
+            r["checks"]["identity_active"].as_bool()
+        ),
+        (Some("invalid"), Some(false)),
+        "{r}"
+    );
+
     // Malformed bodies are problems, not verdicts.
     for (body, status_want) in [
         (
