@@ -240,6 +240,20 @@ fn verification_flow(world: &World) {
         "{r}"
     );
 
+    // A tampered certificate (one byte of its signature changed), signed
+    // over by the holder as it is: invalid, never an error.
+    let mut der = B64.decode(certs[1]).unwrap();
+    let last = der.len() - 1;
+    der[last] ^= 0x01;
+    let tampered = B64.encode(der);
+    let n = nonce(&daemon, &counter, "desk");
+    let r = verify(&daemon, &present(&key, &[certs[0], &tampered], "desk", &n));
+    assert_eq!(
+        (r["verdict"].as_str(), r["checks"]["chain"].as_bool()),
+        (Some("invalid"), Some(false)),
+        "{r}"
+    );
+
     // A revoked licence makes the presentation invalid.
     let (status, _, _) = post(
         &daemon,
