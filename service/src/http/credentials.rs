@@ -1,8 +1,7 @@
 //! `/v1/credentials/{serial}/revoke` (officers), `/v1/credentials/{serial}/status`
 //! and `/v1/crl/{issuer_key_id}` (anyone).
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
@@ -101,24 +100,16 @@ pub async fn revoke(
             .revoke(&staff.0, &serial, &reason, SystemTime::now())
     })
     .await??;
-    let (pending_serial, pending_identity) = (
-        done.credential.serial.to_string(),
-        done.credential.identity_id.to_string(),
-    );
     let receipt = match done.leaf_hash {
-        Some(leaf_hash) => {
-            let ledger = Arc::clone(&state.ledger);
-            let timeout = Duration::from_millis(state.config.receipt_timeout_ms);
-            Some(
-                web::block(move || ledger.receipt(&leaf_hash, timeout))
-                    .await??
-                    .ok_or_else(|| ApiError::LedgerPending {
-                        leaf_hash: hex::encode(leaf_hash),
-                        serial: Some(pending_serial),
-                        identity_id: Some(pending_identity),
-                    })?,
+        Some(leaf_hash) => Some(
+            super::await_receipt(
+                &state,
+                leaf_hash,
+                done.credential.serial.to_string(),
+                done.credential.identity_id.to_string(),
             )
-        }
+            .await?,
+        ),
         None => None,
     };
     let serial = done.credential.serial.to_string();

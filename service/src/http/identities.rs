@@ -4,7 +4,7 @@
 //! shape the response.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use actix_web::{HttpResponse, get, post, web};
 use base64::Engine as _;
@@ -157,16 +157,8 @@ pub struct IdentityBody {
 /// on timeout the credential stays issued and recorded, and the client gets
 /// 503 `ledger-pending` with the leaf hash to fetch the proof later.
 async fn issued_body(state: &web::Data<AppState>, i: Issued) -> Result<IssuedBody, ApiError> {
-    let ledger = std::sync::Arc::clone(&state.ledger);
-    let timeout = Duration::from_millis(state.config.receipt_timeout_ms);
-    let leaf_hash = i.leaf_hash;
-    let receipt = web::block(move || ledger.receipt(&leaf_hash, timeout))
-        .await??
-        .ok_or_else(|| ApiError::LedgerPending {
-            leaf_hash: hex::encode(leaf_hash),
-            serial: Some(i.serial.clone()),
-            identity_id: Some(i.identity_id.clone()),
-        })?;
+    let receipt =
+        super::await_receipt(state, i.leaf_hash, i.serial.clone(), i.identity_id.clone()).await?;
     let cert = certs::from_der(&i.certificate).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(IssuedBody {
         identity_id: i.identity_id,

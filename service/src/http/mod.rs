@@ -90,6 +90,28 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
     .service(presentations::check);
 }
 
+/// Waits (on the blocking pool, at most `WALLET_RECEIPT_TIMEOUT_MS`) for the
+/// ledger entry `leaf_hash` to be integrated and returns its receipt. On
+/// timeout the record stands: the answer is 503 `ledger-pending` naming the
+/// leaf hash and what was recorded (`serial`, `identity_id`), so the client
+/// fetches the proof later instead of repeating the request.
+pub(crate) async fn await_receipt(
+    state: &web::Data<AppState>,
+    leaf_hash: ::ledger::Hash,
+    serial: String,
+    identity_id: String,
+) -> Result<crate::domain::ledger::Receipt, ApiError> {
+    let ledger = Arc::clone(&state.ledger);
+    let timeout = std::time::Duration::from_millis(state.config.receipt_timeout_ms);
+    web::block(move || ledger.receipt(&leaf_hash, timeout))
+        .await??
+        .ok_or_else(|| ApiError::LedgerPending {
+            leaf_hash: hex::encode(leaf_hash),
+            serial: Some(serial),
+            identity_id: Some(identity_id),
+        })
+}
+
 /// A JSON error for the caller without the caller's values: serde quotes a
 /// wrongly typed value ("invalid type: integer `1234567890`"), and that value
 /// may be a national ID number. Syntax errors and missing or unknown field
