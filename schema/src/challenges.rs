@@ -50,29 +50,36 @@ pub fn insert(conn: &mut DbConnection, new: &NewChallenge) -> Result<(), Storage
 }
 
 /// Consumes `nonce` for `audience` at `now`, atomically.
+/// With `counter` set, only a nonce that counter asked for is accepted: a
+/// presentation made for another counter cannot be checked here.
 pub fn consume(
     conn: &mut DbConnection,
     nonce: &str,
     audience: &str,
+    counter: Option<StaffId>,
     now: i64,
 ) -> Result<Consumed, StorageError> {
-    let changed = diesel::update(
-        challenges::table
-            .filter(challenges::nonce.eq(nonce))
-            .filter(challenges::audience.eq(audience))
-            .filter(challenges::used_at.is_null())
-            .filter(challenges::expires_at.gt(now)),
-    )
-    .set(challenges::used_at.eq(Some(now)))
-    .execute(conn)?;
+    let open = challenges::table
+        .filter(challenges::nonce.eq(nonce))
+        .filter(challenges::audience.eq(audience))
+        .filter(challenges::used_at.is_null())
+        .filter(challenges::expires_at.gt(now));
+    let changed = match counter {
+        Some(by) => diesel::update(open.filter(challenges::created_by.eq(by)))
+            .set(challenges::used_at.eq(Some(now)))
+            .execute(conn)?,
+        None => diesel::update(open)
+            .set(challenges::used_at.eq(Some(now)))
+            .execute(conn)?,
+    };
     if changed == 1 {
         return Ok(Consumed::Fresh);
     }
-    let row: Option<(String, i64, Option<i64>)> = challenges::table
+    let row: Option<(String, StaffId, Option<i64>)> = challenges::table
         .filter(challenges::nonce.eq(nonce))
         .select((
             challenges::audience,
-            challenges::expires_at,
+            challenges::created_by,
             challenges::used_at,
         ))
         .first(conn)
@@ -80,7 +87,9 @@ pub fn consume(
     Ok(match row {
         None => Consumed::Unknown,
         Some((_, _, Some(_))) => Consumed::Used,
-        Some((a, _, None)) if a != audience => Consumed::WrongAudience,
+        Some((a, by, None)) if a != audience || counter.is_some_and(|c| c != by) => {
+            Consumed::WrongAudience
+        }
         Some(_) => Consumed::Expired,
     })
 }

@@ -44,3 +44,19 @@ pub fn latest(conn: &mut DbConnection, issuer_key_id: &KeyId) -> Result<Option<C
         .first(conn)
         .optional()?)
 }
+
+/// Makes this transaction the only one (re)signing `issuer_key_id`'s CRL
+/// until it ends: a transaction-scoped advisory lock on PostgreSQL; on
+/// SQLite the write transaction already excludes other writers. Without it
+/// two signers could store CRL n+1 and n+2 with n+2 missing a revocation
+/// n+1 has.
+pub fn lock_issuer(conn: &mut DbConnection, issuer_key_id: &KeyId) -> Result<(), StorageError> {
+    if let DbConnection::Postgres(_) = conn {
+        // The key id is validated lowercase hex, so it can be quoted safely.
+        diesel::sql_query(format!(
+            "SELECT pg_advisory_xact_lock(hashtext('onevisit-crl:{issuer_key_id}'))"
+        ))
+        .execute(conn)?;
+    }
+    Ok(())
+}

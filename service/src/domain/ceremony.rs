@@ -134,7 +134,16 @@ pub fn ensure_responders(
         if existing.is_some() {
             schema::ocsp::replace(&mut conn, &row)?;
         } else {
-            schema::ocsp::insert(&mut conn, &row)?;
+            match schema::ocsp::insert(&mut conn, &row) {
+                Ok(()) => {}
+                // Another instance starting at the same moment stored its
+                // certificate first; use that one.
+                Err(schema::StorageError::UniqueViolation { .. }) => {
+                    tracing::info!(issuer = %ca.label, "another instance issued the OCSP responder certificate");
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         tracing::info!(issuer = %ca.label, responder = %responder.label, "OCSP responder certificate issued");
         made += 1;

@@ -22,6 +22,27 @@ const CRL_VALIDITY: Duration = Duration::from_secs(24 * 3600);
 /// ...and is replaced once it is this old, well before nextUpdate.
 const CRL_REFRESH: Duration = Duration::from_secs(12 * 3600);
 
+/// The stored CRL of `key_id` when it is still current: it lists every
+/// revocation (they are never undone, so counting is exact where one-second
+/// timestamps are not) and is younger than the refresh age.
+fn current_crl(
+    conn: &mut schema::DbConnection,
+    key_id: &KeyId,
+    now: SystemTime,
+) -> Result<Option<Vec<u8>>, DomainError> {
+    let Some(current) = crls::latest(conn, key_id)? else {
+        return Ok(None);
+    };
+    let revoked = credentials::revoked_by_issuer(conn, key_id)?.len();
+    let listed = crl::crl_from_der(&current.der)?
+        .tbs_cert_list
+        .revoked_certificates
+        .map_or(0, |r| r.len());
+    let fresh =
+        unix(now) < current.this_update + i64::try_from(CRL_REFRESH.as_secs()).unwrap_or(i64::MAX);
+    Ok((fresh && listed == revoked).then_some(current.der))
+}
+
 /// A credential's revocation status.
 #[derive(Debug, Clone)]
 pub enum Status {
@@ -108,7 +129,44 @@ impl Issuer {
                     reason: reason.name().to_owned(),
                     serial: serial.to_string(),
                 };
-                Ok(Some(super::ledger::enqueue(c, &entry, now)?))
+                let leaf = super::ledger::enqueue(c, &entry, now)?;
+                // An identity certificate revoked for anything but a
+                // reissue takes the licences bound to the same key with it,
+                // so CRLs, OCSP and offline verifiers agree with online
+                // verification.
+                if credential.kind == CredentialKind::Identity
+                    && reason != RevocationReason::Superseded
+                {
+                    let key = certs::from_der(&credential.certificate)?
+                        .tbs_certificate()
+                        .subject_public_key_info()
+                        .clone();
+                    for lic in credentials::for_identity(c, &credential.identity_id)? {
+                        if lic.kind != CredentialKind::License
+                            || lic.status != CredentialStatus::Good
+                        {
+                            continue;
+                        }
+                        let same_key = certs::from_der(&lic.certificate)?
+                            .tbs_certificate()
+                            .subject_public_key_info()
+                            == &key;
+                        if same_key
+                            && credentials::revoke(c, &lic.serial, Some(reason.name()), unix(now))?
+                        {
+                            super::ledger::enqueue(
+                                c,
+                                &Entry::Revocation {
+                                    at: unix(now),
+                                    reason: reason.name().to_owned(),
+                                    serial: lic.serial.to_string(),
+                                },
+                                now,
+                            )?;
+                        }
+                    }
+                }
+                Ok(Some(leaf))
             },
         )?;
         let credential = credentials::by_serial(&mut conn, &serial)?
@@ -143,80 +201,78 @@ impl Issuer {
         let key = keys::by_key_id(&mut conn, &key_id)?
             .filter(|k| matches!(k.purpose, KeyPurpose::IdentityCa | KeyPurpose::LicenseCa))
             .ok_or_else(unknown)?;
-        let revoked = credentials::revoked_by_issuer(&mut conn, &key_id)?;
-        let latest = crls::latest(&mut conn, &key_id)?;
-        if let Some(current) = &latest {
-            // Revocations are never undone, so the stored CRL is complete
-            // exactly when it lists as many entries as are revoked now
-            // (timestamps have one-second granularity and cannot tell).
-            let listed = crl::crl_from_der(&current.der)?
-                .tbs_cert_list
-                .revoked_certificates
-                .map_or(0, |r| r.len());
-            let fresh = unix(now)
-                < current.this_update + i64::try_from(CRL_REFRESH.as_secs()).unwrap_or(i64::MAX);
-            if fresh && listed == revoked.len() {
-                return Ok(current.der.clone());
-            }
+        // Fast path, no lock: the stored CRL is current.
+        if let Some(der) = current_crl(&mut conn, &key_id, now)? {
+            return Ok(der);
         }
-        drop(conn);
-
         let der_cert = key.certificate.as_deref().ok_or_else(|| {
             DomainError::Inconsistent(format!("{} has no certificate", key.label))
         })?;
         let issuer_cert = certs::from_der(der_cert)?;
-        let entries = revoked
-            .iter()
-            .map(|c| {
-                let bytes = hex::decode(c.serial.as_str())
-                    .map_err(|e| DomainError::Inconsistent(e.to_string()))?;
-                let serial = certs::SerialNumber::new(&bytes)
-                    .map_err(|e| DomainError::Inconsistent(e.to_string()))?;
-                // A revocation committed after `now` was taken belongs in
-                // this CRL too; RFC 5280 forbids a revocationDate after
-                // thisUpdate, so such an entry carries thisUpdate.
-                let at = (SystemTime::UNIX_EPOCH
-                    + Duration::from_secs(u64::try_from(c.revoked_at.unwrap_or(0)).unwrap_or(0)))
-                .min(now);
-                let reason = c
-                    .revocation_reason
-                    .as_deref()
-                    .and_then(RevocationReason::from_name)
-                    .unwrap_or(RevocationReason::Unspecified);
-                Ok(RevokedEntry {
-                    serial,
-                    revoked_at: at,
-                    reason,
-                })
-            })
-            .collect::<Result<Vec<_>, DomainError>>()?;
-        let number = latest.as_ref().map_or(1, |l| l.crl_number + 1);
         let signer = self.signer_for(&key.label)?;
-        let list = crl::build_crl(
-            &signer,
-            &issuer_cert,
-            u64::try_from(number).unwrap_or(1),
-            now,
-            now + CRL_VALIDITY,
-            &entries,
-        )?;
-        let der = crl::crl_to_der(&list)?;
-        let row = Crl {
-            issuer_key_id: key_id.clone(),
-            crl_number: number,
-            this_update: unix(now),
-            next_update: unix(now + CRL_VALIDITY),
-            der: der.clone(),
-        };
-        let mut conn = self.db().conn()?;
-        match crls::insert(&mut conn, &row) {
-            Ok(()) => Ok(der),
-            // Another request signed this number first: serve that one.
-            Err(StorageError::UniqueViolation { .. }) => Ok(crls::latest(&mut conn, &key_id)?
-                .map(|c| c.der)
-                .ok_or_else(|| DomainError::Inconsistent("CRL vanished".into()))?),
-            Err(e) => Err(e.into()),
-        }
+        // Slow path: under the issuer's lock, re-read and (re)sign, so CRL
+        // numbers and contents only ever grow.
+        write_transaction(&mut conn, |c| -> Result<Vec<u8>, DomainError> {
+            crls::lock_issuer(c, &key_id)?;
+            if let Some(der) = current_crl(c, &key_id, now)? {
+                return Ok(der);
+            }
+            let revoked = credentials::revoked_by_issuer(c, &key_id)?;
+            let latest = crls::latest(c, &key_id)?;
+            // thisUpdate never goes backwards, whatever the callers' clocks.
+            let this_update = latest.as_ref().map_or(now, |l| {
+                now.max(
+                    SystemTime::UNIX_EPOCH
+                        + Duration::from_secs(u64::try_from(l.this_update).unwrap_or(0)),
+                )
+            });
+            let entries = revoked
+                .iter()
+                .map(|c| {
+                    let bytes = hex::decode(c.serial.as_str())
+                        .map_err(|e| DomainError::Inconsistent(e.to_string()))?;
+                    let serial = certs::SerialNumber::new(&bytes)
+                        .map_err(|e| DomainError::Inconsistent(e.to_string()))?;
+                    // RFC 5280: no revocationDate after thisUpdate.
+                    let at = (SystemTime::UNIX_EPOCH
+                        + Duration::from_secs(
+                            u64::try_from(c.revoked_at.unwrap_or(0)).unwrap_or(0),
+                        ))
+                    .min(this_update);
+                    let reason = c
+                        .revocation_reason
+                        .as_deref()
+                        .and_then(RevocationReason::from_name)
+                        .unwrap_or(RevocationReason::Unspecified);
+                    Ok(RevokedEntry {
+                        serial,
+                        revoked_at: at,
+                        reason,
+                    })
+                })
+                .collect::<Result<Vec<_>, DomainError>>()?;
+            let number = latest.as_ref().map_or(1, |l| l.crl_number + 1);
+            let list = crl::build_crl(
+                &signer,
+                &issuer_cert,
+                u64::try_from(number).unwrap_or(1),
+                this_update,
+                this_update + CRL_VALIDITY,
+                &entries,
+            )?;
+            let der = crl::crl_to_der(&list)?;
+            crls::insert(
+                c,
+                &Crl {
+                    issuer_key_id: key_id.clone(),
+                    crl_number: number,
+                    this_update: unix(this_update),
+                    next_update: unix(this_update + CRL_VALIDITY),
+                    der: der.clone(),
+                },
+            )?;
+            Ok(der)
+        })
     }
 }
 
@@ -280,10 +336,14 @@ impl Issuer {
                 match row.filter(|c| c.issuer_key_id == ca_key.key_id) {
                     None => CertStatus::Unknown,
                     Some(c) if c.status == CredentialStatus::Revoked => CertStatus::Revoked {
-                        at: SystemTime::UNIX_EPOCH
+                        // A revocation that committed while this request
+                        // waited is after `now`; RFC 6960 wants it no later
+                        // than thisUpdate.
+                        at: (SystemTime::UNIX_EPOCH
                             + Duration::from_secs(
                                 u64::try_from(c.revoked_at.unwrap_or(0)).unwrap_or(0),
-                            ),
+                            ))
+                        .min(now),
                         reason: c
                             .revocation_reason
                             .as_deref()

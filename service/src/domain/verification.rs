@@ -85,6 +85,9 @@ pub struct LedgerResult {
 pub struct VerifyResult {
     /// `valid` or `invalid`.
     pub verdict: String,
+    /// The audience the holder signed for: an anonymous caller must check it
+    /// names them (a counter's service check only accepts its own nonces).
+    pub audience: String,
     /// The holder's identity id, when the credentials agree on one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub holder: Option<String>,
@@ -148,7 +151,14 @@ impl Issuer {
     }
 
     /// Runs every check on a presentation and reports each one.
-    pub fn verify(&self, p: &Presentation, now: SystemTime) -> Result<VerifyResult, DomainError> {
+    /// `counter` is the counter asking (service checks): then only a nonce
+    /// that counter obtained is accepted.
+    pub fn verify(
+        &self,
+        p: &Presentation,
+        counter: Option<schema::StaffId>,
+        now: SystemTime,
+    ) -> Result<VerifyResult, DomainError> {
         let mut conn = self.db().conn()?;
         let anchors: Vec<TrustAnchor> = keys::list_all(&mut conn)?
             .into_iter()
@@ -237,19 +247,23 @@ impl Issuer {
             });
         }
 
-        // The nonce last, and only for a presentation that names one: it is
-        // consumed atomically, so a replay of the same proof is refused.
-        let nonce = challenges::consume(&mut conn, &p.nonce, &p.audience, unix(now))?;
-        let (nonce_ok, audience_ok) = match nonce {
-            Consumed::Fresh => (true, true),
-            Consumed::WrongAudience => (true, false),
-            Consumed::Unknown => (false, true),
-            Consumed::Expired => (false, true),
-            Consumed::Used => (false, true),
+        // The nonce last, consumed atomically so a replay is refused; and
+        // only by a presentation whose holder signature (which covers the
+        // nonce) verifies, so a bystander who saw the nonce cannot burn it.
+        let (nonce_ok, audience_ok) = if pure.holder_signature && pure.same_holder {
+            let nonce = challenges::consume(&mut conn, &p.nonce, &p.audience, counter, unix(now))?;
+            if !matches!(nonce, Consumed::Fresh | Consumed::WrongAudience) {
+                errors.push(format!("nonce-{}", format!("{nonce:?}").to_lowercase()));
+            }
+            match nonce {
+                Consumed::Fresh => (true, true),
+                Consumed::WrongAudience => (false, false),
+                Consumed::Unknown | Consumed::Expired | Consumed::Used => (false, true),
+            }
+        } else {
+            errors.push("nonce-not-consumed".into());
+            (false, true)
         };
-        if !nonce_ok {
-            errors.push(format!("nonce-{}", format!("{nonce:?}").to_lowercase()));
-        }
         if !audience_ok {
             errors.push("audience-mismatch".into());
         }
@@ -288,6 +302,7 @@ impl Issuer {
             errors.extend(r.errors.iter().map(|e| format!("{}: {e}", r.serial)));
         }
         Ok(VerifyResult {
+            audience: p.audience.clone(),
             verdict: if valid {
                 "valid".into()
             } else {

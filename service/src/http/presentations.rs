@@ -145,7 +145,7 @@ pub async fn verify(
     body: web::Json<PresentationBody>,
 ) -> Result<web::Json<VerifyResult>, ApiError> {
     let p = decode(body.into_inner())?;
-    let result = web::block(move || state.issuer.verify(&p, SystemTime::now())).await??;
+    let result = web::block(move || state.issuer.verify(&p, None, SystemTime::now())).await??;
     Ok(web::Json(result))
 }
 
@@ -174,7 +174,9 @@ pub async fn check(
     }
     let p = decode(body.into_inner())?;
     let st = state.clone();
-    let result = web::block(move || st.issuer.verify(&p, SystemTime::now())).await??;
+    let counter = staff.0.id;
+    let result =
+        web::block(move || st.issuer.verify(&p, Some(counter), SystemTime::now())).await??;
     let requirements = requirements(state.issuer.catalog(), &service_id, &result)?;
     let complete = result.is_valid() && requirements.iter().all(|r| r.met);
     Ok(web::Json(ServiceCheckBody {

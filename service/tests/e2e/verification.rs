@@ -213,6 +213,27 @@ fn verification_flow(world: &World) {
         (Some("invalid"), Some(false)),
         "{r}"
     );
+    // The thief's attempt did not burn the citizen's nonce.
+    assert_eq!(
+        verify(&daemon, &present(&key, &certs, "desk", &n))["verdict"],
+        "valid"
+    );
+    // A counter's service check accepts only nonces that counter asked for.
+    let other = world.staff("counter-2", "counter", None);
+    let n = nonce(&daemon, &other, "desk");
+    let (status, _, r) = post(
+        &daemon,
+        "/v1/services/hotel-opening/check",
+        Some(&counter),
+        &present(&key, &certs, "desk", &n),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        (r["verdict"].as_str(), r["checks"]["audience"].as_bool()),
+        (Some("invalid"), Some(false)),
+        "{r}"
+    );
+    assert_eq!(r["audience"], "desk");
     let forged = world.path("forged.der");
     let (ok, text) = run(Command::new("openssl")
         .args(["req", "-x509", "-key"])
@@ -300,6 +321,17 @@ fn verification_flow(world: &World) {
         ),
         (Some("invalid"), Some(false)),
         "{r}"
+    );
+    // ...and the licences bound to that key are revoked with it, so CRLs,
+    // OCSP and offline verifiers say so too.
+    let st = daemon.get_json(&format!(
+        "/v1/credentials/{}/status",
+        sanitation["serial"].as_str().unwrap()
+    ));
+    assert_eq!(
+        (st["status"].as_str(), st["reason"].as_str()),
+        (Some("revoked"), Some("keyCompromise")),
+        "{st}"
     );
 
     // Malformed bodies are problems, not verdicts.
