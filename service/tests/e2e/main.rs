@@ -92,29 +92,56 @@ impl World {
     }
 
     /// Starts walletd and waits until /healthz answers.
+    /// Starts walletd and waits until it has bound its port and answers.
+    /// A port from `free_port` can be taken by a parallel test before our
+    /// daemon binds it; then our daemon exits ("Address already in use") and
+    /// we try another port. Waiting for our own daemon's "listening" line
+    /// also makes sure we never talk to another test's daemon.
     fn walletd(&self, envs: &[(&str, &str)]) -> Daemon {
-        let port = free_port();
-        let log = self.path(&format!("walletd-{port}.log"));
-        let mut cmd = self.command("walletd");
-        cmd.env("WALLET_LISTEN", format!("127.0.0.1:{port}"))
-            .env("WALLET_LOG", "debug")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        for (k, v) in envs {
-            cmd.env(k, v);
+        for _ in 0..5 {
+            let port = free_port();
+            let log = self.path(&format!("walletd-{port}.log"));
+            let mut cmd = self.command("walletd");
+            cmd.env("WALLET_LISTEN", format!("127.0.0.1:{port}"))
+                .env("WALLET_LOG", "debug")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap());
+            for (k, v) in envs {
+                cmd.env(k, v);
+            }
+            let mut child = cmd.spawn().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let bound = loop {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                if text.contains("walletd listening") {
+                    break true;
+                }
+                if child.try_wait().unwrap().is_some() {
+                    assert!(
+                        text.contains("Address already in use"),
+                        "walletd exited:\n{text}"
+                    );
+                    break false;
+                }
+                assert!(Instant::now() < deadline, "walletd did not start:\n{text}");
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            if !bound {
+                continue;
+            }
+            let tls = envs.iter().any(|(k, _)| *k == "WALLET_TLS_CERT");
+            let daemon = Daemon {
+                child,
+                base: format!("http://127.0.0.1:{port}"),
+                port,
+                log,
+            };
+            if !tls {
+                daemon.wait_healthy();
+            }
+            return daemon;
         }
-        let child = cmd.spawn().unwrap();
-        let tls = envs.iter().any(|(k, _)| *k == "WALLET_TLS_CERT");
-        let daemon = Daemon {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            port,
-            log,
-        };
-        if !tls {
-            daemon.wait_healthy();
-        }
-        daemon
+        panic!("no free port for walletd after 5 tries");
     }
 }
 
