@@ -1,7 +1,8 @@
-//! CA certificate profiles: the self-signed root and the issuing CAs
-//! (`identity-ca`, `license-ca`) it certifies.
+//! CA certificate profiles: the self-signed root, the issuing CAs
+//! (`identity-ca`, `license-ca`) it certifies, and the cross-certificate by
+//! which an old root vouches for its successor during a root key rollover.
 //!
-//! Both are X.509 v3, ECDSA P-256 with SHA-256, and go through the
+//! All are X.509 v3, ECDSA P-256 with SHA-256, and go through the
 //! lint-before-sign pipeline in [`crate::signer`].
 
 use std::time::SystemTime;
@@ -59,6 +60,7 @@ pub fn build_root<S: CaSigner>(
             },
             lint_profile: CertProfile::RootCa,
             issuer: None,
+            subject_root: None,
             serial,
             validity: validity(not_before, not_after)?,
             subject_spki: spki,
@@ -104,6 +106,7 @@ pub fn build_issuing_ca<S: CaSigner>(
             },
             lint_profile: CertProfile::IssuingCa,
             issuer: Some(root_cert),
+            subject_root: None,
             serial,
             validity: clamp_to_issuer(not_before, not_after, root_cert)?,
             subject_spki,
@@ -111,7 +114,67 @@ pub fn build_issuing_ca<S: CaSigner>(
     )
 }
 
-/// x509-cert builder profile shared by both CA kinds; the key identifiers
+/// Builds a cross-certificate for a root key rollover: the old root
+/// (`issuer_root`, whose key is `signer`) certifies the new root's key, so
+/// relying parties that trust only the old root reach everything issued
+/// under the new one (new issuing CA -> this certificate -> old root).
+///
+/// Profile: issuer = the old root's subject; subject, subjectPublicKeyInfo
+/// and SKI copied from `subject_root`, the new root's self-signed
+/// certificate, so a path builder matching an issuing CA's AKI finds this
+/// certificate and the new root alike; AKI = the old root's SKI;
+/// basicConstraints CA:TRUE (critical) without pathLen, since it stands
+/// where the new root would, above issuing CAs with pathLen 0; keyUsage
+/// keyCertSign + cRLSign (critical). The new root must have a name of its
+/// own (e.g. "OneVisit Root CA G2"): a subject equal to its issuer breaks
+/// path building, as for every other profile here.
+///
+/// The validity is clamped into the old root's like an issuing CA's (see
+/// [`clamp_to_issuer`]): the old root vouches for nothing after it expires.
+///
+/// # Errors
+/// [`CertError::IssuerNotCa`] if `issuer_root` cannot issue CA certificates;
+/// [`CertError::SignerMismatch`] if `signer` is not `issuer_root`'s key;
+/// [`CertError::Lint`] (nothing signed) if the result would break
+/// [`CertProfile::CrossCertificate`]: `subject_root` not a self-signed CA
+/// (`cross.subject_root.*`), the same key as the old root
+/// (`spki.same_as_issuer`), the same name (`subject.same_as_issuer`), or an
+/// empty clamped period (`validity.order`); [`CertError::Der`] if either
+/// root's SKI cannot be read; [`CertError::Signer`] /
+/// [`CertError::SignatureSelfCheck`] from signing.
+pub fn build_cross_certificate<S: CaSigner>(
+    signer: &S,
+    issuer_root: &Certificate,
+    subject_root: &Certificate,
+    serial: SerialNumber,
+    not_before: SystemTime,
+    not_after: SystemTime,
+) -> Result<Certificate, CertError> {
+    check_issuer(issuer_root, CertProfile::CrossCertificate)?;
+    let new_root = subject_root.tbs_certificate();
+    issue(
+        signer,
+        Issuance {
+            builder_profile: CaBuilderProfile {
+                subject: new_root.subject().clone(),
+                issuer: Some(issuer_root.tbs_certificate().subject().clone()),
+                path_len: None,
+                // The new root's SKI as written, not recomputed: whatever
+                // its method, it is what the new root's subordinates name.
+                subject_key_id: issuer_key_id(subject_root)?,
+                issuer_key_id: issuer_key_id(issuer_root)?,
+            },
+            lint_profile: CertProfile::CrossCertificate,
+            issuer: Some(issuer_root),
+            subject_root: Some(subject_root),
+            serial,
+            validity: clamp_to_issuer(not_before, not_after, issuer_root)?,
+            subject_spki: new_root.subject_public_key_info().clone(),
+        },
+    )
+}
+
+/// x509-cert builder profile shared by the CA kinds; the key identifiers
 /// are worked out up front so the issuer's own SKI (whatever its method) is
 /// what goes into the AKI.
 struct CaBuilderProfile {
@@ -163,7 +226,9 @@ impl BuilderProfile for CaBuilderProfile {
 mod tests {
     use super::*;
     use crate::{
-        LintReport, ca_name, random_serial,
+        LintReport, ca_name,
+        lint::{lint_certificate, lint_cross_certificate},
+        random_serial, rfc5280_time,
         test_support::{
             TestResult, TestSigner, YEAR, external, now, sample_issuing, sample_root,
             software_signer, test_serial,
@@ -171,8 +236,55 @@ mod tests {
         to_der, to_pem, verify_signed_by,
     };
     use const_oid::{AssociatedOid, db::rfc5912::ECDSA_WITH_SHA_384};
-    use der::{Decode, Encode, asn1::ObjectIdentifier};
+    use der::{
+        Decode, Encode,
+        asn1::{ObjectIdentifier, OctetString},
+    };
     use std::time::Duration;
+
+    /// The successor of [`sample_root`] in a root key rollover: its own key
+    /// and, as the profile requires, its own name.
+    fn g2_root(signer: &TestSigner) -> Result<Certificate, CertError> {
+        build_root(
+            signer,
+            &ca_name("OneVisit Root CA G2", "OneVisit Wallet")?,
+            test_serial()?,
+            now() - Duration::from_secs(3600),
+            now() + 10 * YEAR,
+        )
+    }
+
+    /// A cross-certificate from `old` to `new` for five years from now.
+    fn cross(
+        old_signer: &TestSigner,
+        old: &Certificate,
+        new: &Certificate,
+    ) -> Result<Certificate, CertError> {
+        build_cross_certificate(
+            old_signer,
+            old,
+            new,
+            test_serial()?,
+            now() - Duration::from_secs(60),
+            now() + 5 * YEAR,
+        )
+    }
+
+    /// The DER of `cert`'s extension `oid` (critical flag and value), to
+    /// compare extensions byte for byte.
+    fn extension_der(
+        cert: &Certificate,
+        oid: ObjectIdentifier,
+    ) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+        let ext = cert
+            .tbs_certificate()
+            .extensions()
+            .into_iter()
+            .flatten()
+            .find(|e| e.extn_id == oid)
+            .ok_or(format!("extension {oid} missing"))?;
+        Ok(ext.to_der()?)
+    }
 
     /// Extension OIDs in order with their criticality.
     fn extension_summary(cert: &Certificate) -> Vec<(ObjectIdentifier, bool)> {
@@ -462,6 +574,326 @@ mod tests {
         );
         assert_eq!(issuing_signer.calls(), 0);
         Ok(())
+    }
+
+    #[test]
+    fn cross_certificate_links_the_new_roots_chain_to_the_old_root() -> TestResult {
+        let old_signer = software_signer();
+        let old_root = sample_root(&old_signer)?;
+        let new_signer = software_signer();
+        let new_root = g2_root(&new_signer)?;
+        let (new_issuing, _) = sample_issuing(&new_signer, &new_root)?;
+        let serial = test_serial()?;
+        let cross = build_cross_certificate(
+            &old_signer,
+            &old_root,
+            &new_root,
+            serial.clone(),
+            now() - Duration::from_secs(60),
+            now() + 5 * YEAR,
+        )?;
+        let cross = Certificate::from_der(&to_der(&cross)?)?;
+        let tbs = cross.tbs_certificate();
+        let new_tbs = new_root.tbs_certificate();
+
+        // Subject, key and SKI are the new root's, byte for byte.
+        assert_eq!(tbs.subject().to_der()?, new_tbs.subject().to_der()?);
+        assert_eq!(
+            tbs.subject_public_key_info(),
+            new_tbs.subject_public_key_info()
+        );
+        assert_eq!(
+            extension_der(&cross, SubjectKeyIdentifier::OID)?,
+            extension_der(&new_root, SubjectKeyIdentifier::OID)?
+        );
+        assert_eq!(
+            tbs.issuer().to_der()?,
+            old_root.tbs_certificate().subject().to_der()?
+        );
+        assert_eq!(tbs.serial_number(), &serial);
+        assert_eq!(
+            tbs.signature().oid,
+            const_oid::db::rfc5912::ECDSA_WITH_SHA_256
+        );
+        assert!(tbs.signature().parameters.is_none());
+        assert_eq!(
+            extension_summary(&cross),
+            vec![
+                (BasicConstraints::OID, true),
+                (KeyUsage::OID, true),
+                (SubjectKeyIdentifier::OID, false),
+                (AuthorityKeyIdentifier::OID, false),
+            ]
+        );
+        let Some((_, bc)) = tbs.get_extension::<BasicConstraints>()? else {
+            return Err("basicConstraints missing".into());
+        };
+        assert!(bc.ca);
+        assert_eq!(bc.path_len_constraint, None, "must sit above pathLen 0");
+        let Some((_, ku)) = tbs.get_extension::<KeyUsage>()? else {
+            return Err("keyUsage missing".into());
+        };
+        assert_eq!(ku.0, KeyUsages::KeyCertSign | KeyUsages::CRLSign);
+        let Some((_, aki)) = tbs.get_extension::<AuthorityKeyIdentifier>()? else {
+            return Err("AKI missing".into());
+        };
+        assert_eq!(
+            aki.key_identifier,
+            Some(OctetString::new(issuer_key_id(&old_root)?)?)
+        );
+        assert!(aki.authority_cert_issuer.is_none() && aki.authority_cert_serial_number.is_none());
+
+        // new issuing CA -> cross -> old root, link by link; the direct
+        // link to the new root still holds.
+        verify_signed_by(&new_issuing, &cross)?;
+        verify_signed_by(&cross, &old_root)?;
+        verify_signed_by(&old_root, &old_root)?;
+        verify_signed_by(&new_issuing, &new_root)?;
+        assert!(matches!(
+            verify_signed_by(&new_issuing, &old_root),
+            Err(CertError::IssuerMismatch(_))
+        ));
+
+        lint_cross_certificate(&cross, &old_root, &new_root)?;
+        // Without the subject root the profile cannot be checked.
+        let Err(CertError::Lint(report)) =
+            lint_certificate(&cross, CertProfile::CrossCertificate, Some(&old_root))
+        else {
+            return Err("cross profile without the subject root must fail".into());
+        };
+        assert!(report.has("cross.subject_root.missing"));
+
+        assert_eq!(old_signer.calls(), 2, "old root and cross-certificate");
+        assert_eq!(new_signer.calls(), 2, "new root and its issuing CA");
+        Ok(())
+    }
+
+    #[test]
+    fn cross_certificate_validity_is_clipped_to_the_old_root() -> TestResult {
+        let old_signer = software_signer();
+        let old_root = build_root(
+            &old_signer,
+            &ca_name("OneVisit Root CA", "OneVisit Wallet")?,
+            test_serial()?,
+            now() - Duration::from_secs(3600),
+            now() + 2 * YEAR,
+        )?;
+        let new_root = g2_root(&software_signer())?;
+        let old_na = old_root.tbs_certificate().validity().not_after;
+
+        let not_before = now() - Duration::from_secs(60);
+        let cross = build_cross_certificate(
+            &old_signer,
+            &old_root,
+            &new_root,
+            test_serial()?,
+            not_before,
+            now() + 10 * YEAR,
+        )?;
+        let validity = cross.tbs_certificate().validity();
+        assert_eq!(validity.not_before, rfc5280_time(not_before)?);
+        assert_eq!(validity.not_after, old_na, "clipped to the old root");
+        verify_signed_by(&cross, &old_root)?;
+
+        // Nothing left after clipping: refused, nothing signed.
+        let calls = old_signer.calls();
+        for start in [old_na.to_system_time(), old_na.to_system_time() + YEAR] {
+            let result = build_cross_certificate(
+                &old_signer,
+                &old_root,
+                &new_root,
+                test_serial()?,
+                start,
+                start + 5 * YEAR,
+            );
+            assert!(
+                matches!(&result, Err(CertError::Lint(r)) if r.has("validity.order")),
+                "{result:?}"
+            );
+        }
+        assert_eq!(old_signer.calls(), calls);
+        Ok(())
+    }
+
+    /// The cross profile's refusals all come before the signer is called.
+    #[test]
+    fn bad_cross_certificate_is_never_signed() -> TestResult {
+        let expect_lint = |result: Result<Certificate, CertError>, codes: &[&str]| -> TestResult {
+            match result {
+                Err(CertError::Lint(report)) if codes.iter().all(|c| report.has(c)) => Ok(()),
+                other => Err(format!("expected lint {codes:?}, got {other:?}").into()),
+            }
+        };
+        let old_signer = software_signer();
+        let old_root = sample_root(&old_signer)?;
+        let (old_issuing, _) = sample_issuing(&old_signer, &old_root)?;
+        let new_signer = software_signer();
+        let new_root = g2_root(&new_signer)?;
+        let (new_issuing, _) = sample_issuing(&new_signer, &new_root)?;
+        // The old key under the new name: a renamed root, not a rollover.
+        let same_key_root = g2_root(&old_signer)?;
+        // The new root with a flipped bit in its signature's last octet.
+        let mut der = to_der(&new_root)?;
+        let last = der.len() - 1;
+        der[last] ^= 0x01;
+        let forged_root = Certificate::from_der(&der)?;
+        let calls = old_signer.calls();
+
+        // Not self-signed: an issuing CA (and with pathLen 0, not a root).
+        expect_lint(
+            cross(&old_signer, &old_root, &new_issuing),
+            &[
+                "cross.subject_root.not_self_signed",
+                "cross.subject_root.not_ca",
+            ],
+        )?;
+        // Self-issued but not signed by its own key.
+        expect_lint(
+            cross(&old_signer, &old_root, &forged_root),
+            &["cross.subject_root.signature"],
+        )?;
+        // Same key: under another name, and the old root itself.
+        expect_lint(
+            cross(&old_signer, &old_root, &same_key_root),
+            &["spki.same_as_issuer"],
+        )?;
+        expect_lint(
+            cross(&old_signer, &old_root, &old_root),
+            &["spki.same_as_issuer", "subject.same_as_issuer"],
+        )?;
+        // A new key under the old name: path builders could not tell the
+        // roots apart by name.
+        let same_name_root = sample_root(&software_signer())?;
+        expect_lint(
+            cross(&old_signer, &old_root, &same_name_root),
+            &["subject.same_as_issuer"],
+        )?;
+        assert_eq!(old_signer.calls(), calls);
+
+        // Wrong key for the issuer, and an issuer that cannot issue CAs.
+        let new_calls = new_signer.calls();
+        let result = cross(&new_signer, &old_root, &new_root);
+        assert!(
+            matches!(result, Err(CertError::SignerMismatch)),
+            "{result:?}"
+        );
+        assert_eq!(new_signer.calls(), new_calls);
+        let result = cross(&old_signer, &old_issuing, &new_root);
+        assert!(
+            matches!(result, Err(CertError::IssuerNotCa(_))),
+            "{result:?}"
+        );
+        assert_eq!(old_signer.calls(), calls);
+        Ok(())
+    }
+
+    /// After a rollover the existing issuing CA keys carry on: the new root
+    /// certifies the same name and key again.
+    #[test]
+    fn issuing_ca_can_be_recertified_under_a_new_root() -> TestResult {
+        let old_signer = software_signer();
+        let old_root = sample_root(&old_signer)?;
+        let (issuing, issuing_signer) = sample_issuing(&old_signer, &old_root)?;
+        let new_signer = software_signer();
+        let new_root = g2_root(&new_signer)?;
+
+        let recertified = build_issuing_ca(
+            &new_signer,
+            &new_root,
+            issuing.tbs_certificate().subject(),
+            issuing.tbs_certificate().subject_public_key_info().clone(),
+            test_serial()?,
+            now() - Duration::from_secs(60),
+            now() + 5 * YEAR,
+        )?;
+        let tbs = recertified.tbs_certificate();
+        assert_eq!(
+            tbs.subject().to_der()?,
+            issuing.tbs_certificate().subject().to_der()?
+        );
+        assert_eq!(
+            tbs.subject_public_key_info(),
+            issuing.tbs_certificate().subject_public_key_info()
+        );
+        assert_eq!(
+            extension_der(&recertified, SubjectKeyIdentifier::OID)?,
+            extension_der(&issuing, SubjectKeyIdentifier::OID)?
+        );
+        assert_eq!(tbs.issuer(), new_root.tbs_certificate().subject());
+
+        verify_signed_by(&recertified, &new_root)?;
+        verify_signed_by(&issuing, &old_root)?;
+        assert!(matches!(
+            verify_signed_by(&recertified, &old_root),
+            Err(CertError::IssuerMismatch(_))
+        ));
+        // Through the cross-certificate it reaches the old root as well.
+        let cross = cross(&old_signer, &old_root, &new_root)?;
+        verify_signed_by(&recertified, &cross)?;
+        verify_signed_by(&cross, &old_root)?;
+        assert_eq!(issuing_signer.calls(), 0, "issuing key signed nothing");
+        Ok(())
+    }
+
+    /// OpenSSL builds the rollover paths to a re-certified issuing CA: from
+    /// the old root through the cross-certificate, and from the new root
+    /// directly.
+    #[test]
+    fn openssl_builds_both_rollover_paths() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let old_signer = software_signer();
+        let old_root = sample_root(&old_signer)?;
+        let (issuing, _) = sample_issuing(&old_signer, &old_root)?;
+        let new_signer = software_signer();
+        let new_root = g2_root(&new_signer)?;
+        let recertified = build_issuing_ca(
+            &new_signer,
+            &new_root,
+            issuing.tbs_certificate().subject(),
+            issuing.tbs_certificate().subject_public_key_info().clone(),
+            test_serial()?,
+            now() - Duration::from_secs(60),
+            now() + 5 * YEAR,
+        )?;
+        let cross = cross(&old_signer, &old_root, &new_root)?;
+
+        let write = |name: &str,
+                     certs: &[&Certificate]|
+         -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
+            let path = dir.path().join(name);
+            let pem = certs
+                .iter()
+                .map(|c| to_pem(c))
+                .collect::<Result<String, _>>()?;
+            std::fs::write(&path, pem)?;
+            Ok(path)
+        };
+        let old_root_pem = write("old-root.pem", &[&old_root])?;
+        let new_root_pem = write("new-root.pem", &[&new_root])?;
+        let untrusted = write("untrusted.pem", &[&cross, &recertified])?;
+        let without_cross = write("without-cross.pem", &[&recertified])?;
+        let target = write("target.pem", &[&recertified])?;
+
+        wallet_testkit::openssl_verify(&old_root_pem, Some(&untrusted), &target)?;
+        wallet_testkit::openssl_verify(&new_root_pem, Some(&untrusted), &target)?;
+        // The old root alone does not reach the new issuing CA: the path
+        // above really goes through the cross-certificate.
+        assert!(
+            wallet_testkit::openssl_verify(&old_root_pem, Some(&without_cross), &target).is_err()
+        );
+        Ok(())
+    }
+
+    /// pkilint on the cross-certificate and on its link to the old root
+    /// (with `openssl verify` of that link).
+    #[test]
+    fn openssl_and_pkilint_accept_the_cross_certificate() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let old_signer = software_signer();
+        let old_root = sample_root(&old_signer)?;
+        let new_root = g2_root(&software_signer())?;
+        let cross = cross(&old_signer, &old_root, &new_root)?;
+        external::check_pair(dir.path(), "cross", &old_root, &cross)
     }
 
     #[test]

@@ -36,7 +36,7 @@ mod verify;
 #[cfg(test)]
 mod test_support;
 
-pub use ca::{build_issuing_ca, build_root};
+pub use ca::{build_cross_certificate, build_issuing_ca, build_root};
 pub use encoding::{from_der, from_pem, spki_from_der, spki_pem, to_der, to_pem};
 pub use error::{CertError, LintFinding, LintReport};
 pub use identifiers::{SERIAL_LEN, key_identifier, random_serial, serial_hex, sha256_fingerprint};

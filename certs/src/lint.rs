@@ -6,7 +6,12 @@
 //! decoded again, so what is checked is exactly what would be signed. The
 //! issuer certificate passed in is trusted as the issuer (it was chosen by
 //! the caller), but is itself checked for being able to issue (certificates:
-//! keyCertSign; CRLs: cRLSign; OCSP responses: id-kp-OCSPSigning).
+//! keyCertSign; CRLs: cRLSign; OCSP responses: id-kp-OCSPSigning for a
+//! delegated responder, CA:TRUE with keyCertSign for a CA answering for
+//! itself). The
+//! subject root of a cross-certificate is trusted even less: its name, key
+//! and SKI are what the cross-certificate must repeat, so it is itself
+//! checked for being a self-signed CA, signature included.
 
 use std::collections::BTreeSet;
 
@@ -48,8 +53,12 @@ use crate::{
     holder::{LicenceInfo, LicenceInfoDer, http_url_problem, read_date_of_birth},
     key_identifier,
     name::{UB_NAME_CHARS, UB_SERIAL_NUMBER_CHARS, read_holder_name},
-    ocsp::{CertStatusDer, OcspHash, ResponderId, ResponseData, SingleResponseDer, nonce_problem},
+    ocsp::{
+        CertIdDer, CertStatusDer, OcspHash, ResponderId, ResponseData, SingleResponseDer,
+        nonce_problem,
+    },
     oids::{IDENTITY_POLICY, LICENCE_INFO, LICENCE_POLICY},
+    verify_signed_by,
 };
 
 /// Maximum serial number length in content octets (RFC 5280 4.1.2.2).
@@ -72,6 +81,13 @@ pub enum CertProfile {
     /// the CA whose certificates it answers for: extendedKeyUsage
     /// id-kp-OCSPSigning only and id-pkix-ocsp-nocheck (NULL, non-critical).
     OcspResponder,
+    /// Cross-certificate for a root key rollover: the old root certifies the
+    /// new root's key. basicConstraints CA:TRUE without pathLen (it sits
+    /// above issuing CAs with pathLen 0); subject, key and SKI exactly those
+    /// of the new root's self-signed certificate, which must be a CA with
+    /// its own key. Needs that certificate: lint with
+    /// [`lint_cross_certificate`], not [`lint_tbs`].
+    CrossCertificate,
 }
 
 /// What each profile demands; one table so the profiles differ only in data.
@@ -90,6 +106,9 @@ struct Rules {
 #[derive(Clone, Copy)]
 enum Role {
     Ca,
+    /// A CA certificate repeating another (self-signed) certificate's
+    /// subject, key and SKI.
+    CrossCa,
     Holder(HolderRules),
     OcspResponder,
 }
@@ -166,6 +185,13 @@ impl CertProfile {
                 extensions: CA_EXTENSIONS,
                 role: Role::Ca,
             },
+            CertProfile::CrossCertificate => Rules {
+                self_signed: false,
+                ca: Some(None),
+                key_usage: ca_usage,
+                extensions: CA_EXTENSIONS,
+                role: Role::CrossCa,
+            },
             CertProfile::Identity => Rules {
                 self_signed: false,
                 ca: None,
@@ -222,7 +248,10 @@ pub fn check_issuer(issuer: &Certificate, profile: CertProfile) -> Result<(), Ce
     let not_ca = |why: &str| Err(CertError::IssuerNotCa(why.to_owned()));
     match tbs.get_extension::<BasicConstraints>()? {
         Some((_, bc)) if bc.ca => {
-            let subordinate_is_ca = matches!(profile, CertProfile::IssuingCa);
+            let subordinate_is_ca = matches!(
+                profile,
+                CertProfile::IssuingCa | CertProfile::CrossCertificate
+            );
             if subordinate_is_ca && bc.path_len_constraint == Some(0) {
                 return not_ca("pathLen 0 forbids issuing CA certificates");
             }
@@ -238,6 +267,10 @@ pub fn check_issuer(issuer: &Certificate, profile: CertProfile) -> Result<(), Ce
 /// Lints a TBS certificate against `profile`. `issuer` is `None` for a
 /// self-signed certificate (the TBS is its own issuer).
 ///
+/// [`CertProfile::CrossCertificate`] always fails here
+/// (`cross.subject_root.missing`): its rules compare the TBS with the
+/// subject root, so use [`lint_cross_certificate`].
+///
 /// # Errors
 /// [`CertError::Lint`] with every broken rule; [`CertError::Der`] if the
 /// issuer certificate cannot be read.
@@ -245,6 +278,22 @@ pub fn lint_tbs(
     tbs: &TbsCertificate,
     profile: CertProfile,
     issuer: Option<&Certificate>,
+) -> Result<(), CertError> {
+    lint_issued_tbs(tbs, profile, issuer, None)
+}
+
+/// [`lint_tbs`] with, for [`CertProfile::CrossCertificate`], the subject
+/// root's self-signed certificate (`None` for every other profile). The one
+/// lint the signing pipeline runs.
+///
+/// # Errors
+/// As [`lint_tbs`]; [`CertError::Der`] also if the subject root's SKI
+/// cannot be read.
+pub(crate) fn lint_issued_tbs(
+    tbs: &TbsCertificate,
+    profile: CertProfile,
+    issuer: Option<&Certificate>,
+    subject_root: Option<&Certificate>,
 ) -> Result<(), CertError> {
     let rules = profile.rules();
     let mut out = Findings::default();
@@ -272,13 +321,40 @@ pub fn lint_tbs(
         }
     };
 
+    // The SKI a certificate must carry: its own key's method 1 identifier,
+    // except that a cross-certificate repeats the subject root's SKI (the
+    // AKI of everything under the new root), whatever its method.
+    let subject_kid = match (rules.role, subject_root) {
+        (Role::CrossCa, Some(root)) => issuer_key_id(root)?,
+        (Role::CrossCa, None) => {
+            out.add(
+                "cross.subject_root.missing",
+                "the cross-certificate profile needs the subject root's certificate",
+            );
+            key_identifier(tbs.subject_public_key_info()).to_vec()
+        }
+        (_, Some(_)) => {
+            out.add(
+                "cross.subject_root.unexpected",
+                "only a cross-certificate is linted against a subject root",
+            );
+            key_identifier(tbs.subject_public_key_info()).to_vec()
+        }
+        (_, None) => key_identifier(tbs.subject_public_key_info()).to_vec(),
+    };
+
     lint_header(tbs, &mut out);
     lint_names(tbs, issuer_name, issuer.is_some(), &mut out);
     lint_validity(tbs, issuer_window, &mut out);
     lint_key(tbs, issuer_spki, issuer.is_some(), &mut out);
-    lint_extensions(tbs, &rules, &issuer_kid, &mut out);
+    lint_extensions(tbs, &rules, &issuer_kid, &subject_kid, &mut out);
     match rules.role {
         Role::Ca => {}
+        Role::CrossCa => {
+            if let Some(root) = subject_root {
+                lint_cross(tbs, root, &mut out);
+            }
+        }
         Role::Holder(holder) => lint_holder(tbs, holder, &mut out),
         Role::OcspResponder => lint_ocsp_responder(tbs, &mut out),
     }
@@ -296,7 +372,36 @@ pub fn lint_certificate(
     profile: CertProfile,
     issuer: Option<&Certificate>,
 ) -> Result<(), CertError> {
-    let outer = match lint_tbs(cert.tbs_certificate(), profile, issuer) {
+    lint_signed(cert, profile, issuer, None)
+}
+
+/// Lints a signed cross-certificate against
+/// [`CertProfile::CrossCertificate`]: `issuer_root` certified the key of
+/// `subject_root`, the subject root's own self-signed certificate.
+///
+/// # Errors
+/// As [`lint_certificate`]; [`CertError::Der`] also if the subject root's
+/// SKI cannot be read.
+pub fn lint_cross_certificate(
+    cert: &Certificate,
+    issuer_root: &Certificate,
+    subject_root: &Certificate,
+) -> Result<(), CertError> {
+    lint_signed(
+        cert,
+        CertProfile::CrossCertificate,
+        Some(issuer_root),
+        Some(subject_root),
+    )
+}
+
+fn lint_signed(
+    cert: &Certificate,
+    profile: CertProfile,
+    issuer: Option<&Certificate>,
+    subject_root: Option<&Certificate>,
+) -> Result<(), CertError> {
+    let outer = match lint_issued_tbs(cert.tbs_certificate(), profile, issuer, subject_root) {
         Ok(()) => LintReport::default(),
         Err(CertError::Lint(report)) => report,
         Err(other) => return Err(other),
@@ -750,7 +855,14 @@ fn lint_key(
     }
 }
 
-fn lint_extensions(tbs: &TbsCertificate, rules: &Rules, issuer_kid: &[u8], out: &mut Findings) {
+/// `subject_kid` is the SKI the certificate must carry.
+fn lint_extensions(
+    tbs: &TbsCertificate,
+    rules: &Rules,
+    issuer_kid: &[u8],
+    subject_kid: &[u8],
+    out: &mut Findings,
+) {
     let Some(extensions) = tbs.extensions().filter(|e| !e.is_empty()) else {
         out.add("extensions.missing", "profile needs extensions");
         return;
@@ -827,7 +939,6 @@ fn lint_extensions(tbs: &TbsCertificate, rules: &Rules, issuer_kid: &[u8], out: 
         }
     }
 
-    let own_kid = key_identifier(tbs.subject_public_key_info());
     match tbs.get_extension::<SubjectKeyIdentifier>() {
         Err(e) => out.add("ski.decode", e.to_string()),
         Ok(None) => out.add("ski.missing", "required by the profile (RFC 5280 4.2.1.2)"),
@@ -835,11 +946,12 @@ fn lint_extensions(tbs: &TbsCertificate, rules: &Rules, issuer_kid: &[u8], out: 
             if critical {
                 out.add("ski.critical", "RFC 5280 4.2.1.2: must be non-critical");
             }
-            if ski.0.as_bytes() != own_kid {
-                out.add(
-                    "ski.mismatch",
-                    "not the method 1 identifier of the subject key",
-                );
+            if ski.0.as_bytes() != subject_kid {
+                let expected = match rules.role {
+                    Role::CrossCa => "the subject root's SKI",
+                    _ => "the method 1 identifier of the subject key",
+                };
+                out.add("ski.mismatch", format!("not {expected}"));
             }
         }
     }
@@ -876,6 +988,47 @@ fn lint_aki(
                 None => out.add("aki.no_key_identifier", "keyIdentifier required"),
             }
         }
+    }
+}
+
+/// The cross-certificate profile's own rules: `subject_root` is a
+/// self-signed CA (same name as issuer, a signature that verifies under its
+/// own key, CA:TRUE with keyCertSign and room for issuing CAs), and the TBS
+/// repeats its subject and key exactly (the SKI is checked with the other
+/// extensions). The key differing from the issuer's is the common
+/// `spki.same_as_issuer` rule.
+fn lint_cross(tbs: &TbsCertificate, subject_root: &Certificate, out: &mut Findings) {
+    let root = subject_root.tbs_certificate();
+    if root.subject() != root.issuer() {
+        out.add(
+            "cross.subject_root.not_self_signed",
+            format!(
+                "subject root {} was issued by {}",
+                root.subject(),
+                root.issuer()
+            ),
+        );
+    } else if let Err(e) = verify_signed_by(subject_root, subject_root) {
+        out.add(
+            "cross.subject_root.signature",
+            format!("subject root is not signed by its own key: {e}"),
+        );
+    }
+    if let Err(e) = check_issuer(subject_root, CertProfile::IssuingCa) {
+        out.add("cross.subject_root.not_ca", e.to_string());
+    }
+    if tbs.subject() != root.subject() {
+        out.add(
+            "cross.subject",
+            format!(
+                "subject {} differs from the subject root's {}",
+                tbs.subject(),
+                root.subject()
+            ),
+        );
+    }
+    if tbs.subject_public_key_info() != root.subject_public_key_info() {
+        out.add("cross.spki", "key differs from the subject root's key");
     }
 }
 
@@ -1136,17 +1289,34 @@ fn lint_ocsp_responder(tbs: &TbsCertificate, out: &mut Findings) {
     }
 }
 
+/// Who signs an OCSP response, and so what its certificate must be and
+/// which CA its definite answers may be about (RFC 6960 4.2.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OcspResponderKind {
+    /// A delegated responder: an end-entity certificate with
+    /// id-kp-OCSPSigning, issued by the CA its answers are about.
+    Delegated,
+    /// The CA itself, with its own certificate and key: how a retired CA,
+    /// which may no longer certify a responder key, still answers for what
+    /// it issued.
+    Issuer,
+}
+
 /// Lints the ResponseData of a BasicOCSPResponse before the responder
 /// signs it (RFC 6960 4.2.1, 4.2.2.2; RFC 8954 for the nonce).
 ///
 /// Rules: signature ecdsa-with-SHA256 without parameters; responderID
-/// byKey = SHA-1 of `responder`'s key; `responder` carries
-/// id-kp-OCSPSigning, keyUsage digitalSignature (if it has keyUsage) and is
-/// valid at producedAt; at least one response; per response a SHA-1 or
-/// SHA-256 CertID with digests of the right length, for `good` and
-/// `revoked` an issuer name hash equal to the hash of `responder`'s issuer
-/// name (a delegated responder answers only for its own CA; `unknown` may
-/// be said about anyone), thisUpdate not after producedAt, nextUpdate
+/// byKey = SHA-1 of `responder`'s key; `responder` valid at producedAt and,
+/// by `kind`, either a delegated responder carrying id-kp-OCSPSigning and
+/// keyUsage digitalSignature (if it has keyUsage), or a CA
+/// (basicConstraints CA:TRUE, keyUsage keyCertSign; RFC 6960 asks nothing
+/// more of a CA signing its own responses); at least one response; per
+/// response a SHA-1 or SHA-256 CertID with digests of the right length, for
+/// `good` and `revoked` a CertID naming the CA the responder speaks for
+/// (`unknown` may be said about anyone): for a delegated responder an
+/// issuer name hash equal to the hash of `responder`'s issuer name, for the
+/// CA itself issuer name and key hashes equal to those of `responder`'s own
+/// subject and key; thisUpdate not after producedAt, nextUpdate
 /// present and not before thisUpdate, a revocationTime not after thisUpdate
 /// and a revocationReason that is none of `unspecified` (omit it instead),
 /// `certificateHold` (never used here) or `removeFromCRL`, no
@@ -1159,6 +1329,7 @@ pub(crate) fn lint_ocsp_response(
     tbs: &ResponseData,
     signature_algorithm: &AlgorithmIdentifierOwned,
     responder: &Certificate,
+    kind: OcspResponderKind,
 ) -> Result<(), CertError> {
     let mut out = Findings::default();
     lint_signature_algorithm(signature_algorithm, &mut out);
@@ -1172,22 +1343,9 @@ pub(crate) fn lint_ocsp_response(
             "responderID must be byKey, the SHA-1 of the responder certificate's key",
         ),
     }
-    match rtbs.get_extension::<ExtendedKeyUsage>() {
-        Ok(Some((_, eku))) if eku.0.contains(&ID_KP_OCSP_SIGNING) => {}
-        Ok(_) => out.add(
-            "ocsp.responder.eku",
-            "responder certificate lacks id-kp-OCSPSigning (RFC 6960 4.2.2.2)",
-        ),
-        Err(e) => out.add("ocsp.responder.eku", e.to_string()),
-    }
-    match rtbs.get_extension::<KeyUsage>() {
-        Ok(None) => {}
-        Ok(Some((_, ku))) if ku.digital_signature() => {}
-        Ok(Some(_)) => out.add(
-            "ocsp.responder.key_usage",
-            "responder certificate's keyUsage lacks digitalSignature",
-        ),
-        Err(e) => out.add("ocsp.responder.key_usage", e.to_string()),
+    match kind {
+        OcspResponderKind::Delegated => lint_delegated_responder(rtbs, &mut out),
+        OcspResponderKind::Issuer => lint_issuer_responder(rtbs, &mut out),
     }
     let produced = tbs.produced_at.to_unix_duration();
     let window = rtbs.validity();
@@ -1213,6 +1371,7 @@ pub(crate) fn lint_ocsp_response(
             response,
             tbs,
             responder,
+            kind,
             &format!("response {i}: "),
             &mut out,
         );
@@ -1242,10 +1401,67 @@ pub(crate) fn lint_ocsp_response(
     out.finish()
 }
 
+/// A delegated responder's certificate (RFC 6960 4.2.2.2): the
+/// id-kp-OCSPSigning purpose, and digitalSignature if keyUsage is present.
+fn lint_delegated_responder(rtbs: &TbsCertificate, out: &mut Findings) {
+    match rtbs.get_extension::<ExtendedKeyUsage>() {
+        Ok(Some((_, eku))) if eku.0.contains(&ID_KP_OCSP_SIGNING) => {}
+        Ok(_) => out.add(
+            "ocsp.responder.eku",
+            "responder certificate lacks id-kp-OCSPSigning (RFC 6960 4.2.2.2)",
+        ),
+        Err(e) => out.add("ocsp.responder.eku", e.to_string()),
+    }
+    match rtbs.get_extension::<KeyUsage>() {
+        Ok(None) => {}
+        Ok(Some((_, ku))) if ku.digital_signature() => {}
+        Ok(Some(_)) => out.add(
+            "ocsp.responder.key_usage",
+            "responder certificate's keyUsage lacks digitalSignature",
+        ),
+        Err(e) => out.add("ocsp.responder.key_usage", e.to_string()),
+    }
+}
+
+/// The CA signing its own responses: RFC 6960 4.2.2.2 asks for no EKU and
+/// no digitalSignature (our CA certificates carry keyCertSign and cRLSign
+/// only), but the certificate must be a CA that issues certificates, or
+/// there is nothing it could answer for.
+fn lint_issuer_responder(rtbs: &TbsCertificate, out: &mut Findings) {
+    match rtbs.get_extension::<BasicConstraints>() {
+        Ok(Some((_, bc))) if bc.ca => {}
+        Ok(_) => out.add(
+            "ocsp.responder.not_ca",
+            "a response signed by the CA itself needs basicConstraints CA:TRUE",
+        ),
+        Err(e) => out.add("ocsp.responder.not_ca", e.to_string()),
+    }
+    match rtbs.get_extension::<KeyUsage>() {
+        Ok(Some((_, ku))) if ku.key_cert_sign() => {}
+        Ok(_) => out.add(
+            "ocsp.responder.key_cert_sign",
+            "a response signed by the CA itself needs keyUsage keyCertSign",
+        ),
+        Err(e) => out.add("ocsp.responder.key_cert_sign", e.to_string()),
+    }
+}
+
+/// Whether `id` names `ca` itself: its subject name hash and its key hash,
+/// both under `hash`.
+fn cert_id_names_ca(id: &CertIdDer, hash: OcspHash, ca: &Certificate) -> bool {
+    let tbs = ca.tbs_certificate();
+    let name_matches = der::Encode::to_der(tbs.subject())
+        .is_ok_and(|name| hash.digest(&name) == id.issuer_name_hash.as_bytes());
+    name_matches
+        && hash.digest(tbs.subject_public_key_info().subject_public_key.raw_bytes())
+            == id.issuer_key_hash.as_bytes()
+}
+
 fn lint_single_response(
     response: &SingleResponseDer,
     tbs: &ResponseData,
     responder: &Certificate,
+    kind: OcspResponderKind,
     context: &str,
     out: &mut Findings,
 ) {
@@ -1268,16 +1484,33 @@ fn lint_single_response(
                 );
             }
             let definite = !matches!(response.cert_status, CertStatusDer::Unknown(_));
-            let issuer_name = der::Encode::to_der(responder.tbs_certificate().issuer());
-            let same_issuer =
-                issuer_name.is_ok_and(|name| hash.digest(&name) == id.issuer_name_hash.as_bytes());
-            if definite && !same_issuer {
-                out.add(
-                    "ocsp.cert_id.other_issuer",
-                    format!(
-                        "{context}good or revoked asserted for a CA that did not certify this responder"
-                    ),
-                );
+            match kind {
+                OcspResponderKind::Delegated => {
+                    let issuer_name = der::Encode::to_der(responder.tbs_certificate().issuer());
+                    let same_issuer = issuer_name
+                        .is_ok_and(|name| hash.digest(&name) == id.issuer_name_hash.as_bytes());
+                    if definite && !same_issuer {
+                        out.add(
+                            "ocsp.cert_id.other_issuer",
+                            format!(
+                                "{context}good or revoked asserted for a CA that did not certify this responder"
+                            ),
+                        );
+                    }
+                }
+                // The key hash too: after a rotation the retired and the
+                // new CA share a name, and each may only answer for its own
+                // key's certificates.
+                OcspResponderKind::Issuer => {
+                    if definite && !cert_id_names_ca(id, hash, responder) {
+                        out.add(
+                            "ocsp.cert_id.other_issuer",
+                            format!(
+                                "{context}good or revoked asserted by a CA for a CertID that does not name it (issuer name and key hash)"
+                            ),
+                        );
+                    }
+                }
             }
         }
     }
@@ -1340,7 +1573,9 @@ fn lint_single_response(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{TestResult, sample_issuing, sample_root, software_signer};
+    use crate::test_support::{
+        TestResult, YEAR, now, sample_issuing, sample_root, software_signer, test_serial,
+    };
 
     #[test]
     fn built_certificates_pass_their_profiles() -> TestResult {
@@ -1383,6 +1618,51 @@ mod tests {
             return Err("issuing CA checked against another root must fail".into());
         };
         assert!(report.has("aki.mismatch"));
+        Ok(())
+    }
+
+    /// The cross profile holds the TBS to the subject root it names: a
+    /// cross-certificate checked against another new root is caught on
+    /// name, key and SKI.
+    #[test]
+    fn cross_profile_compares_with_the_subject_root() -> TestResult {
+        let old_signer = software_signer();
+        let old_root = sample_root(&old_signer)?;
+        let new_root = |cn: &str| -> Result<Certificate, CertError> {
+            crate::build_root(
+                &software_signer(),
+                &crate::ca_name(cn, "OneVisit Wallet")?,
+                test_serial()?,
+                now(),
+                now() + YEAR,
+            )
+        };
+        let g2 = new_root("OneVisit Root CA G2")?;
+        let cross = crate::build_cross_certificate(
+            &old_signer,
+            &old_root,
+            &g2,
+            test_serial()?,
+            now(),
+            now() + YEAR,
+        )?;
+        lint_cross_certificate(&cross, &old_root, &g2)?;
+
+        let g3 = new_root("OneVisit Root CA G3")?;
+        let Err(CertError::Lint(report)) = lint_cross_certificate(&cross, &old_root, &g3) else {
+            return Err("cross-certificate checked against another root must fail".into());
+        };
+        assert!(report.has("cross.subject"));
+        assert!(report.has("cross.spki"));
+        assert!(report.has("ski.mismatch"));
+
+        // The cross profile is not the issuing CA profile: pathLen differs.
+        let Err(CertError::Lint(report)) =
+            lint_certificate(&cross, CertProfile::IssuingCa, Some(&old_root))
+        else {
+            return Err("cross-certificate linted as issuing CA must fail".into());
+        };
+        assert!(report.has("basic_constraints.path_len"));
         Ok(())
     }
 

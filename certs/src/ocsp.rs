@@ -1,6 +1,6 @@
 //! RFC 6960 OCSP: the delegated responder certificate profile, request
-//! parsing, and signed `BasicOCSPResponse`s (plus the unsigned error
-//! responses).
+//! parsing, and signed `BasicOCSPResponse`s, by a delegated responder or by
+//! the CA itself (plus the unsigned error responses).
 //!
 //! The ASN.1 structures are defined here with `der`'s derives: the RustCrypto
 //! `x509-ocsp` crate follows the older `der` 0.7 / `x509-cert` 0.2 line.
@@ -9,15 +9,20 @@
 //! `ResponseData` is built, encoded, decoded back and linted
 //! ([`crate::lint`]); only a TBS that passes is handed to the responder's
 //! signer, and the signature is verified under the responder certificate's
-//! key before the DER is returned.
+//! key before the DER is returned. The "responder" is either a delegated
+//! responder ([`build_response`]) or the CA answering for itself
+//! ([`build_response_by_ca`]), as a retired CA does: it may no longer
+//! certify a new responder key, but must still answer for what it issued.
 //!
 //! Trusts nothing in a request: it is parsed as strict DER, bounded to
 //! [`MAX_REQUEST_IDS`] CertIDs, and its signature (if any) is ignored, as
 //! RFC 6960 allows. Trusts the caller for every answer (which status, since
 //! when, why) and for choosing a responder certificate issued by the CA
-//! each `good` or `revoked` answer is about; the lint checks the issuer name
-//! hash of those answers against the responder certificate's issuer. No
-//! I/O, no clock: every time is a parameter.
+//! each `good` or `revoked` answer is about (or that CA's own certificate);
+//! the lint checks the issuer name hash of those answers against the
+//! responder certificate's issuer (or, for the CA itself, the name and key
+//! hashes against the CA's own). No I/O, no clock: every time is a
+//! parameter.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -53,7 +58,7 @@ use crate::{
     crl::RevocationReason,
     holder::HolderBuilderProfile,
     key_identifier,
-    lint::{CertProfile, check_issuer, issuer_key_id, lint_ocsp_response},
+    lint::{CertProfile, OcspResponderKind, check_issuer, issuer_key_id, lint_ocsp_response},
     signer::{Issuance, issue, sign_checked, signer_spki},
     validity::clamp_to_issuer,
 };
@@ -375,7 +380,8 @@ pub struct SingleAnswer {
 }
 
 /// The non-successful response statuses this responder sends (RFC 6960
-/// 4.2.1); `successful` responses come from [`build_response`].
+/// 4.2.1); `successful` responses come from [`build_response`] and
+/// [`build_response_by_ca`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum OcspResponseStatus {
@@ -482,6 +488,7 @@ pub fn build_responder_cert<S: CaSigner>(
             },
             lint_profile: CertProfile::OcspResponder,
             issuer: Some(issuer_cert),
+            subject_root: None,
             serial,
             validity: clamp_to_issuer(not_before, not_after, issuer_cert)?,
             subject_spki: responder_spki,
@@ -521,6 +528,65 @@ pub fn build_response<S: CaSigner>(
     nonce: Option<&[u8]>,
     produced_at: SystemTime,
 ) -> Result<Vec<u8>, CertError> {
+    sign_response(
+        responder_signer,
+        responder_cert,
+        OcspResponderKind::Delegated,
+        answers,
+        nonce,
+        produced_at,
+    )
+}
+
+/// Builds and signs a successful `OCSPResponse` like [`build_response`],
+/// but signed by the CA itself (RFC 6960 4.2.2.2: the CA that issued the
+/// certificates is an authorized responder). For a retired issuing CA: it
+/// may sign no new certificate, so it cannot certify a responder key, yet
+/// it must keep answering for the certificates it issued.
+///
+/// Profile: as [`build_response`], with responderID byKey = SHA-1 of
+/// `ca_cert`'s key and `certs` absent: a relying party checks the response
+/// against the issuer certificate it already holds (the one the CertID
+/// names), so sending it again only adds bytes.
+///
+/// # Errors
+/// [`CertError::SignerMismatch`] if `ca_signer` is not `ca_cert`'s key;
+/// [`CertError::Der`] and [`CertError::InvalidValidity`] as for
+/// [`build_response`]; [`CertError::Lint`] (nothing signed) for the same
+/// response rules as [`build_response`], except that a `good` or `revoked`
+/// answer must name `ca_cert` itself (issuer name hash of its subject and
+/// issuer key hash of its key) and `ca_cert` must be a CA
+/// (basicConstraints CA:TRUE, keyUsage keyCertSign) valid at `produced_at`,
+/// with no extendedKeyUsage required; [`CertError::Signer`] /
+/// [`CertError::SignatureSelfCheck`] from signing.
+pub fn build_response_by_ca<S: CaSigner>(
+    ca_signer: &S,
+    ca_cert: &Certificate,
+    answers: &[SingleAnswer],
+    nonce: Option<&[u8]>,
+    produced_at: SystemTime,
+) -> Result<Vec<u8>, CertError> {
+    sign_response(
+        ca_signer,
+        ca_cert,
+        OcspResponderKind::Issuer,
+        answers,
+        nonce,
+        produced_at,
+    )
+}
+
+/// The one build-lint-sign pipeline behind [`build_response`] and
+/// [`build_response_by_ca`]; `kind` picks the lint rules for
+/// `responder_cert` and whether it goes into `certs`.
+fn sign_response<S: CaSigner>(
+    responder_signer: &S,
+    responder_cert: &Certificate,
+    kind: OcspResponderKind,
+    answers: &[SingleAnswer],
+    nonce: Option<&[u8]>,
+    produced_at: SystemTime,
+) -> Result<Vec<u8>, CertError> {
     // A signer with another key would sign a response that names one
     // responder and is signed by another: refuse before building.
     let responder_spki = responder_cert.tbs_certificate().subject_public_key_info();
@@ -555,7 +621,7 @@ pub fn build_response<S: CaSigner>(
     let tbs_der = data.to_der()?;
     // Lint the bytes the signer will see, not the in-memory copy.
     let tbs = ResponseData::from_der(&tbs_der)?;
-    lint_ocsp_response(&tbs, &signature_algorithm, responder_cert)?;
+    lint_ocsp_response(&tbs, &signature_algorithm, responder_cert, kind)?;
 
     // Checked under the responder certificate's key: the one clients use.
     let responder_key = VerifyingKey::try_from(responder_spki.owned_to_ref()).map_err(|_| {
@@ -566,7 +632,12 @@ pub fn build_response<S: CaSigner>(
         tbs_response_data: tbs,
         signature_algorithm,
         signature: signature.to_bitstring()?,
-        certs: Some(vec![responder_cert.clone()]),
+        // A delegated responder's certificate is news to the client; the
+        // CA's is what the client checks the CertID against already.
+        certs: match kind {
+            OcspResponderKind::Delegated => Some(vec![responder_cert.clone()]),
+            OcspResponderKind::Issuer => None,
+        },
     };
     let response = OcspResponseDer {
         response_status: ResponseStatusDer::Successful,
@@ -1777,7 +1848,12 @@ mod tests {
         let basic = basic_of(&der)?;
         let algorithm = basic.signature_algorithm.clone();
         let mut data = basic.tbs_response_data;
-        lint_ocsp_response(&data, &algorithm, &pki.responder)?;
+        lint_ocsp_response(
+            &data,
+            &algorithm,
+            &pki.responder,
+            OcspResponderKind::Delegated,
+        )?;
 
         data.responder_id = ResponderId::ByName(responder_name()?);
         data.responses[0].next_update = None;
@@ -1791,8 +1867,12 @@ mod tests {
                 extn_value: OctetString::new(Null.to_der()?)?,
             },
         ]);
-        let Err(CertError::Lint(report)) = lint_ocsp_response(&data, &algorithm, &pki.responder)
-        else {
+        let Err(CertError::Lint(report)) = lint_ocsp_response(
+            &data,
+            &algorithm,
+            &pki.responder,
+            OcspResponderKind::Delegated,
+        ) else {
             return Err("broken ResponseData must fail".into());
         };
         for code in [
@@ -1806,8 +1886,12 @@ mod tests {
             assert!(report.has(code), "{code} missing: {report}");
         }
         data.response_extensions = Some(Vec::new());
-        let Err(CertError::Lint(report)) = lint_ocsp_response(&data, &algorithm, &pki.responder)
-        else {
+        let Err(CertError::Lint(report)) = lint_ocsp_response(
+            &data,
+            &algorithm,
+            &pki.responder,
+            OcspResponderKind::Delegated,
+        ) else {
             return Err("empty responseExtensions must fail".into());
         };
         assert!(report.has("ocsp.extensions.empty"), "{report}");
@@ -1840,6 +1924,253 @@ mod tests {
         assert!(
             matches!(result, Err(CertError::SignatureSelfCheck)),
             "{result:?}"
+        );
+        Ok(())
+    }
+
+    /// The CertID of `id` with its issuer name hash taken from `cert`'s
+    /// subject instead (same hash algorithm), `raw` re-encoded to match.
+    fn with_name_hash_of(
+        id: &CertIdRequest,
+        cert: &Certificate,
+    ) -> Result<CertIdRequest, CertError> {
+        let mut id = id.clone();
+        id.issuer_name_hash = id.hash.digest(&cert.tbs_certificate().subject().to_der()?);
+        let mut der = CertIdDer::from_der(&id.raw)?;
+        der.issuer_name_hash = OctetString::new(id.issuer_name_hash.clone())?;
+        id.raw = der.to_der()?;
+        Ok(id)
+    }
+
+    /// A retired CA answering for itself: responderID is its key hash, the
+    /// signature verifies under its certificate's key, and no certificate
+    /// rides along.
+    #[test]
+    fn ca_signed_response_names_and_verifies_under_the_ca() -> TestResult {
+        let pki = pki()?;
+        // As every CA here: keyCertSign and cRLSign, no digitalSignature,
+        // no extendedKeyUsage. The profile must not ask for more.
+        let ca = pki.issuing.tbs_certificate();
+        let Some((_, ku)) = ca.get_extension::<KeyUsage>()? else {
+            return Err("keyUsage missing".into());
+        };
+        assert_eq!(ku.0, KeyUsages::KeyCertSign | KeyUsages::CRLSign);
+        assert!(ca.get_extension::<ExtendedKeyUsage>()?.is_none());
+
+        let produced_at = now();
+        let revoked_at = now() - MINUTE;
+        let ids = [
+            CertIdRequest::new(OcspHash::Sha1, &pki.issuing, serial_of(&pki.leaf))?,
+            CertIdRequest::new(OcspHash::Sha256, &pki.issuing, serial_of(&pki.other_leaf))?,
+            // Another CA's certificate: unknown may be said about anyone.
+            CertIdRequest::new(OcspHash::Sha1, &pki.root, test_serial()?)?,
+        ];
+        let answers = [
+            answer(ids[0].clone(), CertStatus::Good),
+            answer(
+                ids[1].clone(),
+                CertStatus::Revoked {
+                    at: revoked_at,
+                    reason: Some(RevocationReason::KeyCompromise),
+                },
+            ),
+            answer(ids[2].clone(), CertStatus::Unknown),
+        ];
+        let nonce = OctetString::new([0xa5u8; 16])?.to_der()?;
+        let calls = pki.issuing_signer.calls();
+        let der = build_response_by_ca(
+            &pki.issuing_signer,
+            &pki.issuing,
+            &answers,
+            Some(&nonce),
+            produced_at,
+        )?;
+        assert_eq!(pki.issuing_signer.calls(), calls + 1);
+        assert_eq!(pki.responder_signer.calls(), 0);
+
+        let basic = basic_of(&der)?;
+        let data = &basic.tbs_response_data;
+        assert_eq!(data.version, OcspVersion::V1);
+        assert_eq!(
+            data.responder_id,
+            ResponderId::ByKey(OctetString::new(
+                key_identifier(ca.subject_public_key_info()).to_vec()
+            )?)
+        );
+        assert_eq!(data.produced_at, generalized_time(produced_at)?);
+        assert_eq!(data.responses.len(), 3);
+        for (response, id) in data.responses.iter().zip(&ids) {
+            assert_eq!(response.cert_id.to_der()?, id.raw);
+        }
+        assert_eq!(data.responses[0].cert_status, CertStatusDer::Good(Null));
+        assert_eq!(
+            data.responses[1].cert_status,
+            CertStatusDer::Revoked(RevokedInfo {
+                revocation_time: generalized_time(revoked_at)?,
+                revocation_reason: Some(CrlReason::KeyCompromise),
+            })
+        );
+        assert_eq!(data.responses[2].cert_status, CertStatusDer::Unknown(Null));
+        assert_eq!(
+            data.response_extensions,
+            Some(vec![nonce_extension(&nonce, false)?])
+        );
+        assert_eq!(basic.signature_algorithm.oid, ECDSA_WITH_SHA_256);
+        assert_eq!(basic.certs, None, "the client holds the CA certificate");
+
+        let signature = DerSignature::from_bytes(basic.signature.as_bytes().ok_or("unused bits")?)?;
+        let key = VerifyingKey::try_from(ca.subject_public_key_info().owned_to_ref())?;
+        signature::Verifier::verify(&key, &data.to_der()?, &signature)?;
+
+        // The two kinds are different rules, not one rule twice: the CA's
+        // response fails the delegated rules, and the delegated responder's
+        // fails the CA rules.
+        let algorithm = &basic.signature_algorithm;
+        lint_ocsp_response(data, algorithm, &pki.issuing, OcspResponderKind::Issuer)?;
+        let Err(CertError::Lint(report)) =
+            lint_ocsp_response(data, algorithm, &pki.issuing, OcspResponderKind::Delegated)
+        else {
+            return Err("a CA is not a delegated responder".into());
+        };
+        assert!(report.has("ocsp.responder.eku"), "{report}");
+        assert!(report.has("ocsp.cert_id.other_issuer"), "{report}");
+        let delegated = basic_of(&build_response(
+            &pki.responder_signer,
+            &pki.responder,
+            &[good_answer(&pki)?],
+            None,
+            now(),
+        )?)?;
+        let Err(CertError::Lint(report)) = lint_ocsp_response(
+            &delegated.tbs_response_data,
+            &delegated.signature_algorithm,
+            &pki.responder,
+            OcspResponderKind::Issuer,
+        ) else {
+            return Err("a delegated responder is not the CA".into());
+        };
+        for code in [
+            "ocsp.responder.not_ca",
+            "ocsp.responder.key_cert_sign",
+            "ocsp.cert_id.other_issuer",
+        ] {
+            assert!(report.has(code), "{code} missing: {report}");
+        }
+        Ok(())
+    }
+
+    /// Lint-before-sign for the CA's own responses: a wrong key, an answer
+    /// about another CA (by name or by key), a certificate that is not a
+    /// CA, a CA out of its validity; no key signs anything.
+    #[test]
+    fn bad_ca_signed_responses_are_never_signed() -> TestResult {
+        let pki = pki()?;
+        // The same name under another key: the CA after a rotation.
+        let (successor, successor_signer) = sample_issuing(&pki.root_signer, &pki.root)?;
+        let calls = [
+            pki.root_signer.calls(),
+            pki.issuing_signer.calls(),
+            pki.responder_signer.calls(),
+            successor_signer.calls(),
+        ];
+        let by_ca = |answers: &[SingleAnswer]| {
+            build_response_by_ca(&pki.issuing_signer, &pki.issuing, answers, None, now())
+        };
+        let good = good_answer(&pki)?;
+
+        // A key other than the CA's, whoever it belongs to.
+        for (who, signer) in [
+            ("root", &pki.root_signer),
+            ("responder", &pki.responder_signer),
+            ("successor", &successor_signer),
+        ] {
+            let result = build_response_by_ca(
+                signer,
+                &pki.issuing,
+                std::slice::from_ref(&good),
+                None,
+                now(),
+            );
+            assert!(
+                matches!(result, Err(CertError::SignerMismatch)),
+                "{who}: {result:?}"
+            );
+        }
+
+        // Definite answers about another CA's certificates.
+        let serial = serial_of(&pki.leaf);
+        let foreign = [
+            (
+                "root",
+                CertIdRequest::new(OcspHash::Sha256, &pki.root, serial.clone())?,
+            ),
+            (
+                "successor (same name, other key)",
+                CertIdRequest::new(OcspHash::Sha1, &successor, serial.clone())?,
+            ),
+            (
+                "the CA's key under its issuer's name",
+                with_name_hash_of(&good.id, &pki.root)?,
+            ),
+        ];
+        for (what, id) in foreign {
+            for status in [
+                CertStatus::Good,
+                CertStatus::Revoked {
+                    at: now() - DAY,
+                    reason: Some(RevocationReason::Superseded),
+                },
+            ] {
+                let result = by_ca(&[good.clone(), answer(id.clone(), status)]);
+                match result {
+                    Err(CertError::Lint(report)) if report.has("ocsp.cert_id.other_issuer") => {}
+                    other => return Err(format!("{what} {status:?}: {other:?}").into()),
+                }
+            }
+        }
+
+        // The common response rules hold here too.
+        expect_lint(by_ca(&[]), "ocsp.responses.empty")?;
+        let mut early = good.clone();
+        early.next_update = early.this_update - MINUTE;
+        expect_lint(by_ca(&[early]), "ocsp.next_update.order")?;
+
+        // Not a CA: the delegated responder's certificate and key.
+        let result = build_response_by_ca(
+            &pki.responder_signer,
+            &pki.responder,
+            std::slice::from_ref(&good),
+            None,
+            now(),
+        );
+        let Err(CertError::Lint(report)) = result else {
+            return Err(format!("a responder certificate is not a CA: {result:?}").into());
+        };
+        for code in ["ocsp.responder.not_ca", "ocsp.responder.key_cert_sign"] {
+            assert!(report.has(code), "{code} missing: {report}");
+        }
+
+        // producedAt after the CA expired (five years).
+        expect_lint(
+            build_response_by_ca(
+                &pki.issuing_signer,
+                &pki.issuing,
+                std::slice::from_ref(&good),
+                None,
+                now() + 6 * YEAR,
+            ),
+            "ocsp.responder.validity",
+        )?;
+
+        assert_eq!(
+            [
+                pki.root_signer.calls(),
+                pki.issuing_signer.calls(),
+                pki.responder_signer.calls(),
+                successor_signer.calls(),
+            ],
+            calls,
+            "nothing signed"
         );
         Ok(())
     }
@@ -2006,6 +2337,133 @@ mod tests {
             files.issuing.as_os_str(),
             arg("-reqin"),
             req_path.as_os_str(),
+        ]);
+        assert!(!ok && text.contains("Response Verify Failure"), "{text}");
+        Ok(())
+    }
+
+    /// The CA's own responses, checked by OpenSSL (OCSP_basic_verify's
+    /// "signed directly by the CA" case) against requests OpenSSL made,
+    /// then by pkilint.
+    #[test]
+    fn openssl_and_pkilint_accept_ca_signed_responses() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let pki = pki()?;
+        let files = files(dir.path(), &pki)?;
+        let leaf = files.leaf.as_os_str();
+        let statuses = [
+            ("ca-good", CertStatus::Good),
+            (
+                "ca-revoked",
+                CertStatus::Revoked {
+                    at: now() - 5 * MINUTE,
+                    reason: Some(RevocationReason::KeyCompromise),
+                },
+            ),
+        ];
+        for (label, status) in statuses {
+            for hash in ["-sha1", "-sha256"] {
+                let label = format!("{label}{hash}");
+                let (req_path, req) = openssl_request(
+                    dir.path(),
+                    &label,
+                    &files.issuing,
+                    &[arg(hash)],
+                    &[&files.leaf],
+                    &[],
+                )?;
+                let parsed = parse_request(&req)?;
+                let answers: Vec<_> = parsed
+                    .ids
+                    .iter()
+                    .map(|id| answer(id.clone(), status))
+                    .collect();
+                let response = build_response_by_ca(
+                    &pki.issuing_signer,
+                    &pki.issuing,
+                    &answers,
+                    parsed.nonce.as_deref(),
+                    now(),
+                )?;
+                let resp_path = dir.path().join(format!("{label}.resp.der"));
+                fs::write(&resp_path, &response)?;
+
+                // Without -issuer OpenSSL must find the signer among the
+                // untrusted certificates, build its chain to the root and
+                // match the CertIDs against the signer itself.
+                let (ok, text) = openssl_check(
+                    &files,
+                    &resp_path,
+                    &[arg("-reqin"), req_path.as_os_str(), arg("-resp_text")],
+                );
+                assert!(ok, "{label}: {text}");
+                assert!(text.contains("Response verify OK"), "{label}: {text}");
+                assert!(!text.contains("WARNING"), "{label}: {text}");
+                assert!(!text.contains("Certificate:"), "{label}: no certs: {text}");
+
+                // As a relying party asks about one certificate.
+                let (ok, text) = openssl(&[
+                    arg("ocsp"),
+                    arg("-respin"),
+                    resp_path.as_os_str(),
+                    arg(hash),
+                    arg("-no_nonce"),
+                    arg("-issuer"),
+                    files.issuing.as_os_str(),
+                    arg("-cert"),
+                    leaf,
+                    arg("-CAfile"),
+                    files.root.as_os_str(),
+                ]);
+                assert!(ok, "{label}: {text}");
+                assert!(text.contains("Response verify OK"), "{label}: {text}");
+                let expected = format!("{}: {}", files.leaf.display(), status_word(status));
+                assert!(text.contains(&expected), "{label}: {text}");
+                external::pkilint_ocsp_response(dir.path(), &label, &response)?;
+            }
+        }
+
+        // Exactly `openssl ocsp -respin resp.der -issuer ca.pem -cert
+        // leaf.pem -CAfile root.pem` on a response without a nonce.
+        let response = build_response_by_ca(
+            &pki.issuing_signer,
+            &pki.issuing,
+            &[good_answer(&pki)?],
+            None,
+            now(),
+        )?;
+        let resp_path = dir.path().join("ca-plain.resp.der");
+        fs::write(&resp_path, &response)?;
+        let (ok, text) = openssl(&[
+            arg("ocsp"),
+            arg("-respin"),
+            resp_path.as_os_str(),
+            arg("-issuer"),
+            files.issuing.as_os_str(),
+            arg("-cert"),
+            leaf,
+            arg("-CAfile"),
+            files.root.as_os_str(),
+        ]);
+        assert!(ok && text.contains("Response verify OK"), "{text}");
+        assert!(
+            text.contains(&format!("{}: good", files.leaf.display())),
+            "{text}"
+        );
+        external::pkilint_ocsp_response(dir.path(), "ca-plain", &response)?;
+
+        // The chain check is real: under a root that did not certify the
+        // CA, the same response is refused.
+        let stranger = sample_root(&software_signer())?;
+        let stranger_pem = write_pem(dir.path(), "stranger", &stranger)?;
+        let (ok, text) = openssl(&[
+            arg("ocsp"),
+            arg("-respin"),
+            resp_path.as_os_str(),
+            arg("-CAfile"),
+            stranger_pem.as_os_str(),
+            arg("-verify_other"),
+            files.issuing.as_os_str(),
         ]);
         assert!(!ok && text.contains("Response Verify Failure"), "{text}");
         Ok(())

@@ -21,7 +21,7 @@ use x509_cert::{
 
 use crate::{
     CertError,
-    lint::{CertProfile, lint_tbs},
+    lint::{CertProfile, lint_issued_tbs},
 };
 
 /// A key that can sign certificates: ECDSA P-256, DER signatures, and an
@@ -72,6 +72,9 @@ pub(crate) struct Issuance<'a, P> {
     pub(crate) lint_profile: CertProfile,
     /// `None` when self-signed.
     pub(crate) issuer: Option<&'a Certificate>,
+    /// For a cross-certificate, the subject's own self-signed certificate,
+    /// whose name, key and SKI the new one must repeat; `None` otherwise.
+    pub(crate) subject_root: Option<&'a Certificate>,
     pub(crate) serial: SerialNumber,
     pub(crate) validity: Validity,
     pub(crate) subject_spki: SubjectPublicKeyInfoOwned,
@@ -88,6 +91,7 @@ where
         builder_profile,
         lint_profile,
         issuer,
+        subject_root,
         serial,
         validity,
         subject_spki,
@@ -107,7 +111,7 @@ where
     let tbs_der = builder.finalize(signer)?;
     // Lint the bytes the signer will see, not the builder's in-memory copy.
     let tbs = TbsCertificate::from_der(&tbs_der)?;
-    lint_tbs(&tbs, lint_profile, issuer)?;
+    lint_issued_tbs(&tbs, lint_profile, issuer, subject_root)?;
 
     let signature = sign_checked(signer, &tbs_der, &signer.verifying_key())?;
     Ok(builder.assemble(signature.to_bitstring()?, signer)?)

@@ -1,7 +1,7 @@
 //! The ledger's entries: canonical JSON, one per leaf, written and read by
 //! hand (no serde) so that the bytes are exactly the ones defined here.
 //!
-//! Owns: the three entry types of the design and their one encoding; the
+//! Owns: the four entry types of the design and their one encoding; the
 //! leaf hash of an entry is `SHA-256(0x00 || to_json())`. Trusts nothing:
 //! [`Entry::parse`] accepts only the canonical encoding of a valid entry, so
 //! an auditor can tell a tampered or re-serialised entry.
@@ -12,9 +12,11 @@
 //!   UTF-8, every key present and no other key:
 //!   - `{"at":…,"cert_sha256":"…","issuer_key_id":"…","kind":"identity|license","serial":"…","type":"issuance"}`
 //!   - `{"at":…,"reason":"…","serial":"…","type":"revocation"}`
-//!   - `{"at":…,"cert_sha256":"…","event":"activated|retired","key_id":"…","purpose":"…","type":"key"}`
+//!   - `{"at":…,"cert_sha256":"…","event":"activated|certified|retired","key_id":"…","purpose":"…","type":"key"}`
+//!   - `{"at":…,"event":"requested|approved","purpose":"…","request_id":"…","staff_id":…,"type":"key-request"}`
 //! - `at` is Unix time in seconds, a JSON integer in shortest decimal form
-//!   (`-` only for negatives, no leading zeros, no fraction or exponent).
+//!   (`-` only for negatives, no leading zeros, no fraction or exponent);
+//!   `staff_id` is written the same way.
 //! - Strings: `"` is written `\"`, `\` is written `\\`, each control
 //!   character U+0000..U+001F is written `\u00XX` with lowercase hex (also
 //!   `\n`, `\t`, ...: no short escapes), everything else (DEL, non-ASCII,
@@ -25,8 +27,24 @@
 //!   (in a `key` entry it may be empty: a key without a certificate, such as
 //!   the ledger or dedup-HMAC key); `issuer_key_id`, `key_id` and `serial`
 //!   are non-empty lowercase hex of even length; `kind` is `identity` or
-//!   `license`; `event` is `activated` or `retired`; `reason` and `purpose`
-//!   are non-empty.
+//!   `license`; in a `key` entry `event` is `activated`, `certified` or
+//!   `retired`, in a `key-request` entry `requested` or `approved`; `reason`
+//!   and `purpose` are non-empty; `request_id` is a UUID in its lowercase
+//!   hyphenated text form (`8-4-4-4-12` hex digits, 36 characters);
+//!   `staff_id` is at least 1.
+//!
+//! # Key events
+//!
+//! A `key` entry with `certified` records an additional certificate for a
+//! key that is already active (a cross-certificate from the old root, or an
+//! issuing CA re-certified under a new root); its `cert_sha256` is that new
+//! certificate's. A key rotation under the two-person rule (a root
+//! rotation) is first recorded as two `key-request` entries with the same
+//! `request_id`, `requested` and then `approved`, by two different ops
+//! staff. This module checks each
+//! entry on its own: that an approval names another `staff_id` than its
+//! request spans two entries, so it is left to the writer of the entries
+//! (and can be checked by an auditor reading the log).
 
 use std::collections::BTreeSet;
 
@@ -57,10 +75,11 @@ pub enum EntryError {
     /// A value of the wrong JSON type (string for integer or the reverse).
     #[error("key {0:?} has the wrong JSON type")]
     WrongType(&'static str),
-    /// A `type` that is not `issuance`, `revocation` or `key`.
+    /// A `type` that is not `issuance`, `revocation`, `key` or `key-request`.
     #[error("unknown entry type {0:?}")]
     UnknownType(String),
-    /// A value outside its field's domain (hex, kind, event, empty).
+    /// A value outside its field's domain (hex, kind, event, empty string,
+    /// UUID form of `request_id`, `staff_id` below 1).
     #[error("invalid value for {0:?}")]
     InvalidValue(&'static str),
     /// A valid entry in other than its canonical encoding.
@@ -93,19 +112,35 @@ pub enum Entry {
         /// Lowercase hex serial number.
         serial: String,
     },
-    /// A key was activated or retired (`"type":"key"`).
+    /// A key was activated, certified again or retired (`"type":"key"`).
     Key {
         /// Unix time, seconds.
         at: i64,
         /// Lowercase hex SHA-256 of the key's certificate DER, or empty for
         /// a key without a certificate (ledger, dedup HMAC).
         cert_sha256: String,
-        /// `activated` or `retired`.
+        /// `activated`, `certified` (an additional certificate for an active
+        /// key, such as a cross-certificate) or `retired`.
         event: String,
         /// Lowercase hex key ID (SKI).
         key_id: String,
         /// Key purpose (`identity-ca`, `ledger`, ...).
         purpose: String,
+    },
+    /// One step of the two-person rule for a key rotation
+    /// (`"type":"key-request"`): an ops user requested it, or another one
+    /// approved it.
+    KeyRequest {
+        /// Unix time, seconds.
+        at: i64,
+        /// `requested` or `approved`.
+        event: String,
+        /// Purpose of the key to rotate (`root`, ...).
+        purpose: String,
+        /// Lowercase hyphenated UUID that ties the approval to its request.
+        request_id: String,
+        /// Id of the ops staff account that took this step (at least 1).
+        staff_id: i64,
     },
 }
 
@@ -119,21 +154,26 @@ const ISSUANCE_KEYS: &[&str] = &[
 ];
 const REVOCATION_KEYS: &[&str] = &["at", "reason", "serial", "type"];
 const KEY_KEYS: &[&str] = &["at", "cert_sha256", "event", "key_id", "purpose", "type"];
+const KEY_REQUEST_KEYS: &[&str] = &["at", "event", "purpose", "request_id", "staff_id", "type"];
 
 impl Entry {
-    /// The `type` value: `issuance`, `revocation` or `key`.
+    /// The `type` value: `issuance`, `revocation`, `key` or `key-request`.
     pub fn type_name(&self) -> &'static str {
         match self {
             Self::Issuance { .. } => "issuance",
             Self::Revocation { .. } => "revocation",
             Self::Key { .. } => "key",
+            Self::KeyRequest { .. } => "key-request",
         }
     }
 
     /// The entry's time (Unix seconds).
     pub fn at(&self) -> i64 {
         match self {
-            Self::Issuance { at, .. } | Self::Revocation { at, .. } | Self::Key { at, .. } => *at,
+            Self::Issuance { at, .. }
+            | Self::Revocation { at, .. }
+            | Self::Key { at, .. }
+            | Self::KeyRequest { at, .. } => *at,
         }
     }
 
@@ -172,6 +212,19 @@ impl Entry {
                 w.str("key_id", key_id);
                 w.str("purpose", purpose);
             }
+            Self::KeyRequest {
+                at,
+                event,
+                purpose,
+                request_id,
+                staff_id,
+            } => {
+                w.int("at", *at);
+                w.str("event", event);
+                w.str("purpose", purpose);
+                w.str("request_id", request_id);
+                w.int("staff_id", *staff_id);
+            }
         }
         w.str("type", self.type_name());
         w.finish()
@@ -183,7 +236,7 @@ impl Entry {
     }
 
     /// Checks the field domains (hex fields, kind, event, non-empty
-    /// strings; see the module doc). The
+    /// strings, request id and staff id; see the module doc). The
     /// service calls it before logging an entry; [`parse`](Self::parse)
     /// applies it too.
     ///
@@ -226,9 +279,25 @@ impl Entry {
                     cert_sha256.is_empty() || is_sha256_hex(cert_sha256),
                     "cert_sha256",
                 )?;
-                check(matches!(event.as_str(), "activated" | "retired"), "event")?;
+                check(
+                    matches!(event.as_str(), "activated" | "certified" | "retired"),
+                    "event",
+                )?;
                 check(is_hex(key_id), "key_id")?;
                 check(!purpose.is_empty(), "purpose")
+            }
+            Self::KeyRequest {
+                event,
+                purpose,
+                request_id,
+                staff_id,
+                ..
+            } => {
+                check(matches!(event.as_str(), "requested" | "approved"), "event")?;
+                check(!purpose.is_empty(), "purpose")?;
+                check(is_uuid(request_id), "request_id")?;
+                // Staff ids are database row ids; 0 and negatives name nobody.
+                check(*staff_id >= 1, "staff_id")
             }
         }
     }
@@ -260,6 +329,17 @@ fn is_hex(text: &str) -> bool {
 
 fn is_sha256_hex(text: &str) -> bool {
     text.len() == 64 && is_hex(text)
+}
+
+/// The lowercase hyphenated UUID form `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
+/// Version and variant bits are not checked: the id only has to be one
+/// spelling of one value, so that a request and its approval match by bytes.
+fn is_uuid(text: &str) -> bool {
+    text.len() == 36
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => matches!(b, b'0'..=b'9' | b'a'..=b'f'),
+        })
 }
 
 /// Writes `{"k":v,...}` with canonical strings and integers.
@@ -344,6 +424,7 @@ fn build(fields: &[(String, Value)]) -> Result<Entry, EntryError> {
         "issuance" => ISSUANCE_KEYS,
         "revocation" => REVOCATION_KEYS,
         "key" => KEY_KEYS,
+        "key-request" => KEY_REQUEST_KEYS,
         _ => return Err(EntryError::UnknownType(type_name)),
     };
     if let Some((key, _)) = fields.iter().find(|(key, _)| !keys.contains(&key.as_str())) {
@@ -361,6 +442,13 @@ fn build(fields: &[(String, Value)]) -> Result<Entry, EntryError> {
             at: int("at")?,
             reason: string("reason")?,
             serial: string("serial")?,
+        },
+        "key-request" => Entry::KeyRequest {
+            at: int("at")?,
+            event: string("event")?,
+            purpose: string("purpose")?,
+            request_id: string("request_id")?,
+            staff_id: int("staff_id")?,
         },
         _ => Entry::Key {
             at: int("at")?,
@@ -545,6 +633,10 @@ mod tests {
     const JSON_REVOCATION: &str =
         r#"{"at":1795000001,"reason":"keyCompromise","serial":"0f","type":"revocation"}"#;
     const JSON_KEY: &str = r#"{"at":0,"cert_sha256":"ab00000000000000000000000000000000000000000000000000000000000001","event":"retired","key_id":"beef","purpose":"license-ca","type":"key"}"#;
+    const REQUEST_ID: &str = "6f1c2a9e-0b3d-4e5f-8a7b-9c0d1e2f3a4b";
+    /// Also in tests/verifier/test_verify_ledger.py: the independent
+    /// verifier must accept exactly these bytes.
+    const JSON_KEY_REQUEST: &str = r#"{"at":1795000002,"event":"requested","purpose":"root","request_id":"6f1c2a9e-0b3d-4e5f-8a7b-9c0d1e2f3a4b","staff_id":7,"type":"key-request"}"#;
 
     fn issuance() -> Entry {
         Entry::Issuance {
@@ -574,12 +666,23 @@ mod tests {
         }
     }
 
+    fn key_request(event: &str, staff_id: i64) -> Entry {
+        Entry::KeyRequest {
+            at: 1_795_000_002,
+            event: event.into(),
+            purpose: "root".into(),
+            request_id: REQUEST_ID.into(),
+            staff_id,
+        }
+    }
+
     #[test]
     fn exact_encodings() {
         for (entry, json) in [
             (issuance(), JSON_ISSUANCE),
             (revocation("keyCompromise"), JSON_REVOCATION),
             (key_event(), JSON_KEY),
+            (key_request("requested", 7), JSON_KEY_REQUEST),
         ] {
             assert_eq!(entry.to_json(), json);
             assert_eq!(Entry::parse(json).unwrap(), entry);
@@ -620,6 +723,162 @@ mod tests {
         assert_eq!(Entry::parse(&uncertified.to_json()).unwrap(), uncertified);
         assert_eq!(activated.at(), i64::MAX);
         assert_eq!(activated.type_name(), "key");
+        // A cross-certificate for a key that is already active.
+        let certified = Entry::Key {
+            at: 2,
+            cert_sha256: CERT.into(),
+            event: "certified".into(),
+            key_id: "01".into(),
+            purpose: "root".into(),
+        };
+        assert_eq!(
+            certified.to_json(),
+            r#"{"at":2,"cert_sha256":"ab00000000000000000000000000000000000000000000000000000000000001","event":"certified","key_id":"01","purpose":"root","type":"key"}"#
+        );
+        assert_eq!(Entry::parse(&certified.to_json()).unwrap(), certified);
+    }
+
+    #[test]
+    fn key_request_round_trip() {
+        let approved = key_request("approved", i64::MAX);
+        let json = approved.to_json();
+        assert_eq!(
+            json,
+            r#"{"at":1795000002,"event":"approved","purpose":"root","request_id":"6f1c2a9e-0b3d-4e5f-8a7b-9c0d1e2f3a4b","staff_id":9223372036854775807,"type":"key-request"}"#
+        );
+        assert_eq!(Entry::parse(&json).unwrap(), approved);
+        assert_eq!(approved.type_name(), "key-request");
+        assert_eq!(approved.at(), 1_795_000_002);
+        assert_eq!(approved.leaf_hash(), leaf_hash(json.as_bytes()));
+        let first = key_request("requested", 1);
+        assert_eq!(Entry::parse(&first.to_json()).unwrap(), first);
+        // Every hex digit; dashes only where they go.
+        let all_digits = Entry::KeyRequest {
+            at: 0,
+            event: "requested".into(),
+            purpose: "identity-ca".into(),
+            request_id: "01234567-89ab-cdef-0123-456789abcdef".into(),
+            staff_id: 2,
+        };
+        assert_eq!(Entry::parse(&all_digits.to_json()).unwrap(), all_digits);
+    }
+
+    #[test]
+    fn invalid_key_requests_are_refused() {
+        let bad = EntryError::InvalidValue;
+        let with_id = |id: &str| JSON_KEY_REQUEST.replace(REQUEST_ID, id);
+        let with_staff =
+            |v: &str| JSON_KEY_REQUEST.replace(r#""staff_id":7"#, &format!(r#""staff_id":{v}"#));
+        let cases: Vec<(String, EntryError)> = vec![
+            (
+                JSON_KEY_REQUEST.replace("requested", "activated"),
+                bad("event"),
+            ),
+            (
+                JSON_KEY_REQUEST.replace("requested", "certified"),
+                bad("event"),
+            ),
+            (
+                JSON_KEY_REQUEST.replace("requested", "Requested"),
+                bad("event"),
+            ),
+            (JSON_KEY_REQUEST.replace("requested", ""), bad("event")),
+            (
+                JSON_KEY_REQUEST.replace(r#""root""#, r#""""#),
+                bad("purpose"),
+            ),
+            (with_id(&REQUEST_ID.to_uppercase()), bad("request_id")),
+            (
+                with_id("6F1C2A9E-0b3d-4e5f-8a7b-9c0d1e2f3a4b"),
+                bad("request_id"),
+            ),
+            (with_id(&REQUEST_ID.replace('-', "")), bad("request_id")),
+            (with_id(&format!("{{{REQUEST_ID}}}")), bad("request_id")),
+            (
+                with_id(&format!("urn:uuid:{REQUEST_ID}")),
+                bad("request_id"),
+            ),
+            // Dashes one place off, still 36 characters.
+            (
+                with_id("6f1c2a9-e0b3d-4e5f-8a7b-9c0d1e2f3a4b"),
+                bad("request_id"),
+            ),
+            (
+                with_id("6f1c2a9e-0b3d-4e5f-8a7b-9c0d1e2f3a4g"),
+                bad("request_id"),
+            ),
+            (
+                with_id("6f1c2a9e-0b3d-4e5f-8a7b-9c0d1e2f3a4"),
+                bad("request_id"),
+            ),
+            (with_id(&format!("{REQUEST_ID}0")), bad("request_id")),
+            (with_id(""), bad("request_id")),
+            (with_staff("0"), bad("staff_id")),
+            (with_staff("-7"), bad("staff_id")),
+            (with_staff("-9223372036854775808"), bad("staff_id")),
+            (with_staff(r#""7""#), EntryError::WrongType("staff_id")),
+            (
+                with_staff("9223372036854775808"),
+                EntryError::NumberOutOfRange,
+            ),
+            (
+                JSON_KEY_REQUEST.replace(&format!(r#""{REQUEST_ID}""#), "1"),
+                EntryError::WrongType("request_id"),
+            ),
+            (
+                JSON_KEY_REQUEST.replace(r#""staff_id":7,"#, ""),
+                EntryError::MissingField("staff_id"),
+            ),
+            (
+                JSON_KEY_REQUEST.replace(r#""at":1795000002,"#, ""),
+                EntryError::MissingField("at"),
+            ),
+            (
+                // A `key` entry's field is not a `key-request` field.
+                JSON_KEY_REQUEST.replace(r#""event""#, r#""cert_sha256":"","event""#),
+                EntryError::UnknownField("cert_sha256".into()),
+            ),
+            (
+                JSON_KEY_REQUEST.replace(r#""type""#, r#""approver":8,"type""#),
+                EntryError::UnknownField("approver".into()),
+            ),
+            (
+                JSON_KEY_REQUEST.replace("key-request", "key_request"),
+                EntryError::UnknownType("key_request".into()),
+            ),
+        ];
+        for (json, want) in &cases {
+            assert_eq!(Entry::parse(json).as_ref(), Err(want), "{json}");
+        }
+        for entry in [key_request("requested", 0), key_request("approved", -1)] {
+            assert_eq!(entry.validate(), Err(bad("staff_id")));
+        }
+        // Fractions, exponents and booleans are not integers at all.
+        for staff_id in ["7.0", "7e0", "true"] {
+            let json = with_staff(staff_id);
+            let err = Entry::parse(&json).unwrap_err();
+            assert!(matches!(err, EntryError::Syntax { .. }), "{json}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn non_canonical_key_requests_are_refused() {
+        let cases = [
+            JSON_KEY_REQUEST.replace(":", ": "),
+            JSON_KEY_REQUEST.replace(",", ", "),
+            format!("{JSON_KEY_REQUEST} "),
+            format!("\n{JSON_KEY_REQUEST}"),
+            JSON_KEY_REQUEST.replace(r#""staff_id":7"#, r#""staff_id":07"#),
+            JSON_KEY_REQUEST.replace(r#""staff_id":7"#, r#""staff_id":7 "#),
+            // `type` before `staff_id`.
+            r#"{"at":1795000002,"event":"requested","purpose":"root","request_id":"6f1c2a9e-0b3d-4e5f-8a7b-9c0d1e2f3a4b","type":"key-request","staff_id":7}"#
+                .into(),
+            JSON_KEY_REQUEST.replace("key-request", r"key\u002drequest"),
+            JSON_KEY_REQUEST.replace("6f1c2a9e", r"\u0036f1c2a9e"),
+        ];
+        for json in &cases {
+            assert_eq!(Entry::parse(json), Err(EntryError::NonCanonical), "{json}");
+        }
     }
 
     #[test]
@@ -715,6 +974,11 @@ mod tests {
             ),
             (
                 JSON_KEY.replace("retired", "revoked"),
+                EntryError::InvalidValue("event"),
+            ),
+            (
+                // A key-request event is not a key event.
+                JSON_KEY.replace("retired", "approved"),
                 EntryError::InvalidValue("event"),
             ),
             (

@@ -177,6 +177,16 @@ pub(crate) const SQLITE_UNIQUE_COLUMNS: &[(&str, &str)] = &[
         "issuance_intents.license_type, issuance_intents.license_number",
         "issuance_intents_license_type_license_number_key",
     ),
+    ("key_certificates.id", "key_certificates_pkey"),
+    (
+        "key_certificates.cert_sha256",
+        "key_certificates_cert_sha256_key",
+    ),
+    ("key_rotation_requests.id", "key_rotation_requests_pkey"),
+    (
+        "key_rotation_requests.purpose",
+        "key_rotation_requests_one_open",
+    ),
     ("keys.id", "keys_pkey"),
     ("keys.key_id", "keys_key_id_key"),
     ("keys.label", "keys_label_key"),

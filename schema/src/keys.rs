@@ -243,3 +243,20 @@ pub fn set_certificate(
         .execute(conn)?;
     Ok(changed == 1)
 }
+
+/// Whether key `key_id` is active, read so that a concurrent state change
+/// waits for the caller's transaction (PostgreSQL: `FOR SHARE` row lock;
+/// SQLite: writes are serialised by `BEGIN IMMEDIATE` already). Issuance
+/// calls it in the transaction that stores a certificate, so a retirement
+/// orders cleanly before or after every certificate of the key.
+pub fn is_active_locked(conn: &mut DbConnection, key_id: &KeyId) -> Result<bool, StorageError> {
+    let query = keys::table
+        .filter(keys::key_id.eq(key_id))
+        .filter(keys::state.eq(KeyState::Active))
+        .select(keys::id);
+    let found = match conn {
+        DbConnection::Postgres(pg) => query.for_share().first::<KeyRowId>(pg).optional()?,
+        DbConnection::Sqlite(lite) => query.first::<KeyRowId>(lite).optional()?,
+    };
+    Ok(found.is_some())
+}

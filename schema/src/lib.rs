@@ -32,6 +32,7 @@ pub mod keys;
 pub mod ledger;
 pub mod migrations;
 pub mod ocsp;
+pub mod rotation;
 pub mod schema;
 pub mod staff;
 

@@ -98,6 +98,35 @@ diesel::table! {
 }
 
 diesel::table! {
+    key_certificates (id) {
+        id -> BigInt,
+        key_id -> Text,
+        issuer_key_id -> Text,
+        kind -> Text,
+        certificate -> Binary,
+        cert_sha256 -> Text,
+        not_before -> BigInt,
+        not_after -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    key_rotation_requests (id) {
+        id -> Text,
+        purpose -> Text,
+        state -> Text,
+        requested_by -> BigInt,
+        requested_at -> BigInt,
+        expires_at -> BigInt,
+        approved_by -> Nullable<BigInt>,
+        approved_at -> Nullable<BigInt>,
+        completed_at -> Nullable<BigInt>,
+        new_key_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     ledger_checkpoints (tree_size) {
         tree_size -> BigInt,
         root_hash -> Binary,
@@ -172,6 +201,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     crls,
     identities,
     issuance_intents,
+    key_certificates,
+    key_rotation_requests,
     keys,
     ledger_checkpoints,
     ledger_leaves,

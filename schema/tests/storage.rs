@@ -103,6 +103,7 @@ on_both_backends!(
     key_state_moves,
     one_active_key_per_purpose,
     failed_rotation_rolls_back,
+    rotation_requests_need_two_people,
     staff_lookup_ignores_disabled,
     staff_constraints,
     identity_dedup_unique_among_active,
@@ -282,7 +283,12 @@ fn assert_constraint(result: Result<impl std::fmt::Debug, StorageError>) {
 // ---------------------------------------------------------------- migrations
 
 /// Every migration version, oldest first.
-const VERSIONS: [&str; 3] = ["20261121000000", "20261121000001", "20261121000002"];
+const VERSIONS: [&str; 4] = [
+    "20261121000000",
+    "20261121000001",
+    "20261121000002",
+    "20261121000003",
+];
 
 fn migrations_run_once(f: &Fixture) -> TestResult {
     let mut conn = f.db.conn()?;
@@ -302,7 +308,8 @@ fn migrations_redo(f: &Fixture) -> TestResult {
 
     let reverted = migrations::danger_revert_all(&mut conn)?;
     // Newest first.
-    assert_eq!(reverted, [VERSIONS[2], VERSIONS[1], VERSIONS[0]]);
+    let newest_first: Vec<&str> = VERSIONS.iter().rev().copied().collect();
+    assert_eq!(reverted, newest_first);
     assert!(migrations::applied(&mut conn)?.is_empty());
     // Every table is gone.
     assert!(matches!(
@@ -382,7 +389,15 @@ fn unique_constraint_names_match_the_migrations(f: &Fixture) -> TestResult {
                 names.push(name);
             }
             // INTEGER PRIMARY KEYs are the rowid, not an index.
-            names.extend(["keys_pkey", "ledger_queue_pkey", "staff_pkey"].map(str::to_owned));
+            names.extend(
+                [
+                    "key_certificates_pkey",
+                    "keys_pkey",
+                    "ledger_queue_pkey",
+                    "staff_pkey",
+                ]
+                .map(str::to_owned),
+            );
             names
         }
     };
@@ -442,6 +457,55 @@ fn ping_works(f: &Fixture) -> TestResult {
 }
 
 // ---------------------------------------------------------------- keys
+
+fn rotation_requests_need_two_people(f: &Fixture) -> TestResult {
+    use schema::rotation::{self, NewRotationRequest, RequestState};
+    let mut conn = f.db.conn()?;
+    let conn = &mut *conn;
+    let alice = staff::insert(conn, &new_staff("alice", StaffRole::Ops, None))?;
+    let bob = staff::insert(conn, &new_staff("bob", StaffRole::Ops, None))?;
+    let root2 = keys::insert(conn, &new_key(KeyPurpose::Root, 2, KeyState::Pending, 2))?;
+    let request = |id: &str| NewRotationRequest {
+        id: id.to_owned(),
+        purpose: KeyPurpose::Root,
+        state: RequestState::Pending,
+        requested_by: alice.id,
+        requested_at: T0,
+        expires_at: T0 + 60,
+    };
+    let first = "00000000-0000-4000-8000-000000000001";
+    rotation::insert_request(conn, &request(first))?;
+    // One open request per purpose.
+    assert_unique(
+        rotation::insert_request(conn, &request("00000000-0000-4000-8000-000000000002")),
+        "key_rotation_requests_one_open",
+    );
+    // The database itself refuses the requester as approver.
+    assert!(matches!(
+        rotation::approve(conn, first, alice.id, T0 + 1),
+        Err(StorageError::ConstraintViolation(_))
+    ));
+    // Too late is no approval; expiry frees the purpose.
+    assert!(!rotation::approve(conn, first, bob.id, T0 + 60)?);
+    assert_eq!(rotation::expire_requests(conn, T0 + 60)?, 1);
+    assert_eq!(
+        rotation::request(conn, first)?.map(|r| r.state),
+        Some(RequestState::Expired)
+    );
+    let second = "00000000-0000-4000-8000-000000000003";
+    rotation::insert_request(conn, &request(second))?;
+    assert!(rotation::approve(conn, second, bob.id, T0 + 5)?);
+    assert!(
+        !rotation::approve(conn, second, bob.id, T0 + 6)?,
+        "approved once"
+    );
+    assert!(rotation::complete(conn, second, &root2.key_id, T0 + 7)?);
+    let done = rotation::request(conn, second)?.ok_or("request vanished")?;
+    assert_eq!(done.state, RequestState::Completed);
+    assert_eq!(done.approved_by, Some(bob.id));
+    assert_eq!(done.new_key_id, Some(root2.key_id));
+    Ok(())
+}
 
 fn keys_insert_list_active(f: &Fixture) -> TestResult {
     let mut conn = f.db.conn()?;

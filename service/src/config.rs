@@ -65,6 +65,7 @@ struct FileConfig {
     ledger_batch_max: Option<usize>,
     ledger_batch_delay_ms: Option<u64>,
     receipt_timeout_ms: Option<u64>,
+    rotation_request_ttl_secs: Option<u64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_client_ca: Option<PathBuf>,
@@ -131,6 +132,8 @@ pub struct Config {
     pub ledger_batch_delay_ms: u64,
     /// How long an issuance waits for its receipt before answering 503, in ms.
     pub receipt_timeout_ms: u64,
+    /// How long a root rotation request waits for a second ops user, in s.
+    pub rotation_request_ttl_secs: u64,
     /// HTTPS, when configured.
     pub tls: Option<TlsConfig>,
     /// Tracing filter.
@@ -308,6 +311,12 @@ impl Config {
             10_000,
             600_000,
         )?;
+        let rotation_request_ttl_secs = number(
+            "WALLET_ROTATION_REQUEST_TTL_SECS",
+            f.rotation_request_ttl_secs,
+            3600,
+            7 * 86_400,
+        )?;
         let log_format = match get("WALLET_LOG_FORMAT").or(f.log_format).as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -334,6 +343,7 @@ impl Config {
             ledger_batch_max,
             ledger_batch_delay_ms,
             receipt_timeout_ms,
+            rotation_request_ttl_secs,
             tls,
             log: get("WALLET_LOG").or(f.log).unwrap_or_else(|| "info".into()),
             log_format,

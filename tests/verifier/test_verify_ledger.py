@@ -495,6 +495,100 @@ class EntryTest(unittest.TestCase):
             with self.subTest(name):
                 self.assertFalse(ok(vl.check_entry, entry), name)
 
+    def test_key_certified_event(self):
+        certified = '{"at":2,"cert_sha256":"%s","event":"certified","key_id":"01","purpose":"root","type":"key"}' % SHA
+        self.assertEqual(vl.check_entry(certified)["event"], "certified")
+        # The key-request events are not key events.
+        for event in ("requested", "approved", "Certified"):
+            with self.subTest(event):
+                self.assertFalse(ok(vl.check_entry, certified.replace("certified", event)), event)
+
+
+# The exact bytes the Rust ledger crate writes for this entry
+# (ledger/src/entry.rs, tests, JSON_KEY_REQUEST): both sides must agree.
+RUST_KEY_REQUEST = ('{"at":1795000002,"event":"requested","purpose":"root",'
+                    '"request_id":"6f1c2a9e-0b3d-4e5f-8a7b-9c0d1e2f3a4b","staff_id":7,"type":"key-request"}')
+REQUEST_ID = "6f1c2a9e-0b3d-4e5f-8a7b-9c0d1e2f3a4b"
+
+
+def key_request(**fields):
+    obj = {"type": "key-request", "at": 1795000002, "event": "requested", "purpose": "root",
+           "request_id": REQUEST_ID, "staff_id": 7}
+    obj.update(fields)
+    return vl.canonical_json(obj).decode()
+
+
+class KeyRequestEntryTest(unittest.TestCase):
+    def test_rust_encoding_accepted(self):
+        self.assertEqual(key_request(), RUST_KEY_REQUEST)
+        obj = vl.check_entry(RUST_KEY_REQUEST)
+        self.assertEqual(obj, {"at": 1795000002, "event": "requested", "purpose": "root",
+                               "request_id": REQUEST_ID, "staff_id": 7, "type": "key-request"})
+        self.assertEqual(vl.check_entry(key_request(event="approved", staff_id=8))["event"], "approved")
+        vl.check_entry(key_request(staff_id=1))
+        vl.check_entry(key_request(staff_id=2**63 - 1))
+        vl.check_entry(key_request(request_id="01234567-89ab-cdef-0123-456789abcdef", purpose="identity-ca"))
+
+    def test_invalid_values(self):
+        cases = {
+            "key event": key_request(event="activated"),
+            "certified": key_request(event="certified"),
+            "capitalised event": key_request(event="Requested"),
+            "empty purpose": key_request(purpose=""),
+            "upper-case request_id": key_request(request_id=REQUEST_ID.upper()),
+            "partly upper-case request_id": key_request(request_id="6F1C2A9E" + REQUEST_ID[8:]),
+            "request_id without dashes": key_request(request_id=REQUEST_ID.replace("-", "")),
+            "braced request_id": key_request(request_id="{%s}" % REQUEST_ID),
+            "urn request_id": key_request(request_id="urn:uuid:" + REQUEST_ID),
+            "dashes misplaced": key_request(request_id="6f1c2a9-e0b3d-4e5f-8a7b-9c0d1e2f3a4b"),
+            "non-hex request_id": key_request(request_id=REQUEST_ID[:-1] + "g"),
+            "short request_id": key_request(request_id=REQUEST_ID[:-1]),
+            "long request_id": key_request(request_id=REQUEST_ID + "0"),
+            "empty request_id": key_request(request_id=""),
+            "integer request_id": key_request(request_id=1),
+            "staff_id 0": key_request(staff_id=0),
+            "negative staff_id": key_request(staff_id=-7),
+            "string staff_id": key_request(staff_id="7"),
+            "bool staff_id": key_request(staff_id=True),
+            "float staff_id": RUST_KEY_REQUEST.replace('"staff_id":7', '"staff_id":7.0'),
+            "staff_id beyond i64": key_request(staff_id=2**63),
+            "negative time": key_request(at=-1),
+            "bool time": key_request(at=True),
+        }
+        for name, entry in cases.items():
+            with self.subTest(name):
+                self.assertFalse(ok(vl.check_entry, entry), name)
+
+    def test_fields(self):
+        cases = {
+            "unknown extra field": key_request(approver=8),
+            "key entry field": key_request(cert_sha256=""),
+            "missing staff_id": RUST_KEY_REQUEST.replace('"staff_id":7,', ""),
+            "missing request_id": RUST_KEY_REQUEST.replace('"request_id":"%s",' % REQUEST_ID, ""),
+            "underscore type": RUST_KEY_REQUEST.replace("key-request", "key_request"),
+        }
+        for name, entry in cases.items():
+            with self.subTest(name):
+                with self.assertRaisesRegex(vl.VerifyError, "fields|unknown type"):
+                    vl.check_entry(entry)
+
+    def test_not_canonical(self):
+        e = RUST_KEY_REQUEST
+        cases = {
+            "space after colon": e.replace(":", ": "),
+            "space after comma": e.replace(",", ", "),
+            "trailing space": e + " ",
+            "leading newline": "\n" + e,
+            "leading zero staff_id": e.replace('"staff_id":7', '"staff_id":07'),
+            "type before staff_id": e.replace('"staff_id":7,"type":"key-request"', '"type":"key-request","staff_id":7'),
+            "escaped dash": e.replace("key-request", "key\\u002drequest"),
+            "exponent staff_id": e.replace('"staff_id":7', '"staff_id":7e0'),
+        }
+        for name, entry in cases.items():
+            with self.subTest(name):
+                with self.assertRaisesRegex(vl.VerifyError, "not canonical|not JSON"):
+                    vl.check_entry(entry)
+
 
 # ---------------------------------------------------------------------------
 # A fake ledger server and the CLI end to end.
@@ -532,6 +626,14 @@ class FakeLedger:
                 obj = {"type": "key", "at": at, "event": "retired", "purpose": "ledger",
                        "key_id": hashlib.sha256(spki(self.old_key)).hexdigest(),
                        "cert_sha256": hashlib.sha256(spki(self.old_key)).hexdigest()}
+            elif i in (self.ROTATION - 2, self.ROTATION - 1):
+                # The two-person rule: one ops user requests, another approves.
+                obj = {"type": "key-request", "at": at, "purpose": "ledger", "request_id": REQUEST_ID,
+                       "event": "requested" if i < self.ROTATION - 1 else "approved",
+                       "staff_id": 3 if i < self.ROTATION - 1 else 4}
+            elif i == self.ROTATION + 2:
+                obj = {"type": "key", "at": at, "event": "certified", "purpose": "identity-ca",
+                       "key_id": "ee" * 32, "cert_sha256": SHA}
             elif i % 5 == 4:
                 serial = self.issued[i - 1][0]
                 obj = {"type": "revocation", "at": at, "reason": "superseded", "serial": format(serial, "x")}

@@ -404,11 +404,16 @@ def verify_checkpoint(note: str, origin: str, keys, what="checkpoint") -> Checkp
 
 
 # --------------------------------------------------------------------------
-# Ledger entries (DESIGN.md "Ledger"): canonical JSON, three entry types.
+# Ledger entries (DESIGN.md "Ledger"): canonical JSON, four entry types.
 # --------------------------------------------------------------------------
 
 _HEX = re.compile(r"[0-9a-f]+")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# A UUID in its lowercase hyphenated text form (8-4-4-4-12 hex digits). Only
+# the spelling is checked, not version or variant bits.
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# Integers in an entry are 64-bit signed on the writing side.
+_I64_MAX = 2**63 - 1
 
 
 def _hex(v):
@@ -425,6 +430,14 @@ def _unix_time(v):
 
 def _nonempty_str(v):
     return isinstance(v, str) and v != ""
+
+
+def _uuid(v):
+    return isinstance(v, str) and _UUID.fullmatch(v) is not None
+
+
+def _staff_id(v):
+    return type(v) is int and 1 <= v <= _I64_MAX
 
 
 ENTRY_SCHEMAS = {
@@ -447,10 +460,22 @@ ENTRY_SCHEMAS = {
         # Keys without a certificate (the ledger key, the dedup HMAC key)
         # record an empty cert_sha256.
         "cert_sha256": lambda v: v == "" or _sha256_hex(v),
-        "event": lambda v: v in ("activated", "retired"),
+        # certified: an additional certificate for an active key (a
+        # cross-certificate, or an issuing CA re-certified under a new root).
+        "event": lambda v: v in ("activated", "certified", "retired"),
         "key_id": _hex,
         "purpose": _nonempty_str,
         "type": lambda v: v == "key",
+    },
+    # The two steps of the two-person rule for a key rotation: one ops user
+    # requests, another approves, both under the same request_id.
+    "key-request": {
+        "at": _unix_time,
+        "event": lambda v: v in ("requested", "approved"),
+        "purpose": _nonempty_str,
+        "request_id": _uuid,
+        "staff_id": _staff_id,
+        "type": lambda v: v == "key-request",
     },
 }
 

@@ -152,6 +152,15 @@ enum LedgerCommand {
 enum KeysCommand {
     /// List every key with purpose, id, state, validity and whether the token has it.
     List,
+    /// Rotate a key: new key in the HSM, certified, activated; the old one
+    /// retired (verify-only). PURPOSE: identity-ca, license-ca, ocsp,
+    /// ledger or root (root rollover: new self-signed root, cross-certified
+    /// by the old root, issuing CAs re-certified under it). Safe while
+    /// walletd runs; an interrupted rotation resumes when run again.
+    Rotate {
+        /// The key purpose to rotate.
+        purpose: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,6 +214,7 @@ fn run(config: Option<&Path>, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Init => init(&config),
         Command::Keys(KeysCommand::List) => keys_list(&config),
+        Command::Keys(KeysCommand::Rotate { purpose }) => keys_rotate(&config, &purpose),
         Command::Staff(cmd) => staff_command(&config, cmd),
         Command::Ledger(cmd) => ledger_command(&config, cmd),
         Command::Holder(_) | Command::Verify(_) => bail!("not a command that reads settings"),
@@ -272,6 +282,44 @@ fn keys_list(config: &Config) -> anyhow::Result<()> {
                 .map(domain::rfc3339)
                 .unwrap_or_else(|| "-".into()),
         );
+    }
+    Ok(())
+}
+
+fn keys_rotate(config: &Config, purpose: &str) -> anyhow::Result<()> {
+    let purpose = domain::rotation::parse_purpose(purpose)?;
+    let (hsm, db) = service::open_backends(config)?;
+    let outcome = domain::rotation::rotate(&hsm, &db, purpose, SystemTime::now(), &mut || {
+        service::random::bytes::<16>().map_err(DomainError::from)
+    })
+    .context("key rotation")?;
+    println!(
+        "retired   {} {} (signed {} .. {})",
+        outcome.retired.label,
+        outcome.retired.key_id,
+        outcome.retired.activated_at.as_deref().unwrap_or("-"),
+        outcome.retired.retired_at.as_deref().unwrap_or("-"),
+    );
+    println!(
+        "activated {} {} certificate SHA-256 {}",
+        outcome.activated.label,
+        outcome.activated.key_id,
+        outcome
+            .activated
+            .certificate_sha256
+            .as_deref()
+            .unwrap_or("-"),
+    );
+    for c in &outcome.certified {
+        println!(
+            "certified {:<14} key {} by {} certificate SHA-256 {}",
+            c.kind, c.key_id, c.issuer_key_id, c.certificate_sha256
+        );
+    }
+    // Sequence the key events now (walletd's sequencer would too, if it runs).
+    let ledger = Ledger::new(hsm, db, &config.ledger_origin, SequencerConfig::default());
+    while let Some(size) = ledger.integrate(SystemTime::now()).context("ledger")? {
+        println!("ledger checkpoint signed: tree size {size}");
     }
     Ok(())
 }

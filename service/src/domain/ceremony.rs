@@ -91,64 +91,80 @@ pub fn ensure_responders(
     let mut conn = db.conn()?;
     let responder = keys::active(&mut conn, KeyPurpose::Ocsp)?
         .ok_or_else(|| DomainError::Inconsistent("no active ocsp key".into()))?;
-    let spki_der = responder
-        .spki
-        .as_deref()
-        .ok_or_else(|| DomainError::Inconsistent("the ocsp key has no public key".into()))?;
     let mut made = 0;
     for purpose in [KeyPurpose::IdentityCa, KeyPurpose::LicenseCa] {
         let Some(ca) = keys::active(&mut conn, purpose)? else {
             continue;
         };
-        let existing = schema::ocsp::find(&mut conn, &ca.key_id, &responder.key_id)?;
-        if existing
-            .as_ref()
-            .is_some_and(|r| r.not_after > unix(now + RESPONDER_RENEWAL))
-        {
-            continue;
+        if certify_responder(hsm, &mut conn, &ca, &responder, now, serial_bytes)? {
+            made += 1;
         }
-        let ca_der = ca
-            .certificate
-            .as_deref()
-            .ok_or_else(|| DomainError::Inconsistent(format!("{} has no certificate", ca.label)))?;
-        let ca_cert = certs::from_der(ca_der)?;
-        let signer = hsm.signer(&ca.label)?;
-        let cert = certs::ocsp::build_responder_cert(
-            &signer,
-            &ca_cert,
-            &certs::ca_name("OneVisit OCSP Responder", ORGANIZATION)?,
-            certs::spki_from_der(spki_der)?,
-            certs::random_serial(serial_bytes()?)?,
-            now.checked_sub(BACKDATE).unwrap_or(now),
-            now + RESPONDER_LIFETIME,
-        )?;
-        let (not_before, not_after) = certs::validity_unix(&cert);
-        let row = schema::ocsp::Responder {
-            issuer_key_id: ca.key_id.clone(),
-            responder_key_id: responder.key_id.clone(),
-            certificate: certs::to_der(&cert)?,
-            not_before,
-            not_after,
-            created_at: unix(now),
-        };
-        if existing.is_some() {
-            schema::ocsp::replace(&mut conn, &row)?;
-        } else {
-            match schema::ocsp::insert(&mut conn, &row) {
-                Ok(()) => {}
-                // Another instance starting at the same moment stored its
-                // certificate first; use that one.
-                Err(schema::StorageError::UniqueViolation { .. }) => {
-                    tracing::info!(issuer = %ca.label, "another instance issued the OCSP responder certificate");
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        tracing::info!(issuer = %ca.label, responder = %responder.label, "OCSP responder certificate issued");
-        made += 1;
     }
     Ok(made)
+}
+
+/// Has issuing CA `ca` certify `responder` as its delegated OCSP responder,
+/// unless it already did and that certificate is not due for renewal.
+/// Returns whether a certificate was made.
+pub(crate) fn certify_responder(
+    hsm: &Arc<Hsm>,
+    conn: &mut schema::DbConnection,
+    ca: &Key,
+    responder: &Key,
+    now: SystemTime,
+    serial_bytes: &mut dyn FnMut() -> Result<[u8; 16], DomainError>,
+) -> Result<bool, DomainError> {
+    let spki_der = responder
+        .spki
+        .as_deref()
+        .ok_or_else(|| DomainError::Inconsistent("the ocsp key has no public key".into()))?;
+    let existing = schema::ocsp::find(conn, &ca.key_id, &responder.key_id)?;
+    if existing
+        .as_ref()
+        .is_some_and(|r| r.not_after > unix(now + RESPONDER_RENEWAL))
+    {
+        return Ok(false);
+    }
+    let ca_der = ca
+        .certificate
+        .as_deref()
+        .ok_or_else(|| DomainError::Inconsistent(format!("{} has no certificate", ca.label)))?;
+    let ca_cert = certs::from_der(ca_der)?;
+    let signer = hsm.signer(&ca.label)?;
+    let cert = certs::ocsp::build_responder_cert(
+        &signer,
+        &ca_cert,
+        &certs::ca_name("OneVisit OCSP Responder", ORGANIZATION)?,
+        certs::spki_from_der(spki_der)?,
+        certs::random_serial(serial_bytes()?)?,
+        now.checked_sub(BACKDATE).unwrap_or(now),
+        now + RESPONDER_LIFETIME,
+    )?;
+    let (not_before, not_after) = certs::validity_unix(&cert);
+    let row = schema::ocsp::Responder {
+        issuer_key_id: ca.key_id.clone(),
+        responder_key_id: responder.key_id.clone(),
+        certificate: certs::to_der(&cert)?,
+        not_before,
+        not_after,
+        created_at: unix(now),
+    };
+    if existing.is_some() {
+        schema::ocsp::replace(conn, &row)?;
+    } else {
+        match schema::ocsp::insert(conn, &row) {
+            Ok(()) => {}
+            // Another instance starting at the same moment stored its
+            // certificate first; use that one.
+            Err(schema::StorageError::UniqueViolation { .. }) => {
+                tracing::info!(issuer = %ca.label, "another instance issued the OCSP responder certificate");
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    tracing::info!(issuer = %ca.label, responder = %responder.label, "OCSP responder certificate issued");
+    Ok(true)
 }
 
 fn ensure_key(
@@ -179,6 +195,50 @@ fn ensure_key(
         }
     }
 
+    drop(conn);
+    let (row, info) = pending_key(hsm, db, purpose, now)?;
+
+    let certificate = certify(hsm, db, purpose, &info, now, serial_bytes)?;
+    let mut conn = db.conn()?;
+    let activated = write_transaction(&mut conn, |c| -> Result<Option<Key>, DomainError> {
+        if let Some((der, not_before, not_after)) = &certificate {
+            keys::set_certificate(c, row.id, der, *not_before, *not_after)?;
+        }
+        keys::set_state(c, row.id, KeyState::Active, unix(now))?;
+        // The key event goes on the ledger with the activation itself. Keys
+        // without a certificate (ledger, dedup HMAC) record an empty
+        // cert_sha256.
+        let entry = Entry::Key {
+            at: unix(now),
+            cert_sha256: certificate
+                .as_ref()
+                .map(|(der, _, _)| hex::encode(Sha256::digest(der)))
+                .unwrap_or_default(),
+            event: "activated".into(),
+            key_id: row.key_id.to_string(),
+            purpose: purpose.as_str().to_owned(),
+        };
+        super::ledger::enqueue(c, &entry, now)?;
+        Ok(keys::by_label(c, &row.label)?)
+    })?
+    .ok_or_else(|| {
+        DomainError::Inconsistent(format!("key {} vanished while activating", row.label))
+    })?;
+    tracing::info!(purpose = %purpose, label = %activated.label, key_id = %activated.key_id, "key activated");
+    Ok(outcome(&activated, true))
+}
+
+/// The `pending` key of `purpose`: the one a crash left behind (adopted only
+/// if the token holds it with the attributes we give keys), else a new
+/// generation generated in the token and recorded as pending. Used by the
+/// ceremony and by rotation, so both resume the same way.
+pub(crate) fn pending_key(
+    hsm: &Hsm,
+    db: &Database,
+    purpose: KeyPurpose,
+    now: SystemTime,
+) -> Result<(Key, KeyInfo), DomainError> {
+    let mut conn = db.conn()?;
     // Resume a pending key, else make the next generation.
     let pending = keys::list_all(&mut conn)?
         .into_iter()
@@ -252,36 +312,7 @@ fn ensure_key(
             },
         )?,
     };
-    drop(conn);
-
-    let certificate = certify(hsm, db, purpose, &info, now, serial_bytes)?;
-    let mut conn = db.conn()?;
-    let activated = write_transaction(&mut conn, |c| -> Result<Option<Key>, DomainError> {
-        if let Some((der, not_before, not_after)) = &certificate {
-            keys::set_certificate(c, row.id, der, *not_before, *not_after)?;
-        }
-        keys::set_state(c, row.id, KeyState::Active, unix(now))?;
-        // The key event goes on the ledger with the activation itself. Keys
-        // without a certificate (ledger, dedup HMAC) record an empty
-        // cert_sha256.
-        let entry = Entry::Key {
-            at: unix(now),
-            cert_sha256: certificate
-                .as_ref()
-                .map(|(der, _, _)| hex::encode(Sha256::digest(der)))
-                .unwrap_or_default(),
-            event: "activated".into(),
-            key_id: row.key_id.to_string(),
-            purpose: purpose.as_str().to_owned(),
-        };
-        super::ledger::enqueue(c, &entry, now)?;
-        Ok(keys::by_label(c, &row.label)?)
-    })?
-    .ok_or_else(|| {
-        DomainError::Inconsistent(format!("key {} vanished while activating", row.label))
-    })?;
-    tracing::info!(purpose = %purpose, label = %activated.label, key_id = %activated.key_id, "key activated");
-    Ok(outcome(&activated, true))
+    Ok((row, info))
 }
 
 fn generate(hsm: &Hsm, purpose: KeyPurpose, label: &KeyLabel) -> Result<KeyInfo, DomainError> {
@@ -293,7 +324,7 @@ fn generate(hsm: &Hsm, purpose: KeyPurpose, label: &KeyLabel) -> Result<KeyInfo,
 
 /// Certificate (DER, notBefore, notAfter) for a new key, or `None` for keys
 /// that have no certificate (ledger key: published as SPKI; HMAC key).
-fn certify(
+pub(crate) fn certify(
     hsm: &Arc<Hsm>,
     db: &Database,
     purpose: KeyPurpose,
@@ -302,10 +333,11 @@ fn certify(
     serial_bytes: &mut dyn FnMut() -> Result<[u8; 16], DomainError>,
 ) -> Result<Option<(Vec<u8>, i64, i64)>, DomainError> {
     let not_before = now.checked_sub(BACKDATE).unwrap_or(now);
+    let generation = KeyLabel::parse(&info.label).map_or(1, |l| l.generation());
     let cert = match purpose {
         KeyPurpose::Root => {
             let signer = hsm.signer(&info.label)?;
-            let subject = certs::ca_name("OneVisit Root CA", ORGANIZATION)?;
+            let subject = certs::ca_name(&ca_common_name(purpose, generation), ORGANIZATION)?;
             certs::build_root(
                 &signer,
                 &subject,
@@ -323,11 +355,6 @@ fn certify(
             })?;
             let root_cert = certs::from_der(root_der)?;
             let signer = hsm.signer(&root.label)?;
-            let cn = if purpose == KeyPurpose::IdentityCa {
-                "OneVisit Identity CA"
-            } else {
-                "OneVisit Licence CA"
-            };
             let spki_der = match &info.kind {
                 KeyKind::EcP256 { spki_der } => spki_der,
                 _ => {
@@ -341,7 +368,7 @@ fn certify(
             certs::build_issuing_ca(
                 &signer,
                 &root_cert,
-                &certs::ca_name(cn, ORGANIZATION)?,
+                &certs::ca_name(&ca_common_name(purpose, generation), ORGANIZATION)?,
                 spki,
                 certs::random_serial(serial_bytes()?)?,
                 not_before,
@@ -352,6 +379,23 @@ fn certify(
     };
     let (nb, na) = certs::validity_unix(&cert);
     Ok(Some((certs::to_der(&cert)?, nb, na)))
+}
+
+/// The common name of generation `generation` of a CA: the first keeps the
+/// plain name, later ones add `G<n>` (as public CAs do), so every tool can
+/// tell a rotated CA from its predecessor by name, not only by key id.
+pub(crate) fn ca_common_name(purpose: KeyPurpose, generation: u32) -> String {
+    let base = match purpose {
+        KeyPurpose::Root => "OneVisit Root CA",
+        KeyPurpose::IdentityCa => "OneVisit Identity CA",
+        KeyPurpose::LicenseCa => "OneVisit Licence CA",
+        _ => "OneVisit CA",
+    };
+    if generation <= 1 {
+        base.to_owned()
+    } else {
+        format!("{base} G{generation}")
+    }
 }
 
 fn outcome(key: &Key, changed: bool) -> KeyOutcome {

@@ -234,6 +234,15 @@ impl Issuer {
         req: &EnrollRequest,
         now: SystemTime,
     ) -> Result<Issued, DomainError> {
+        retry_rotated(|| self.enroll_once(officer, req, now))
+    }
+
+    fn enroll_once(
+        &self,
+        officer: &Staff,
+        req: &EnrollRequest,
+        now: SystemTime,
+    ) -> Result<Issued, DomainError> {
         require_officer(officer)?;
         let full_name = clean_text("full_name", &req.full_name, MAX_NAME_CHARS)?;
         let address = clean_text("address", &req.address, MAX_ADDRESS_CHARS)?;
@@ -337,6 +346,16 @@ impl Issuer {
         order: &LicenceOrder,
         now: SystemTime,
     ) -> Result<Issued, DomainError> {
+        retry_rotated(|| self.issue_licence_once(officer, identity_id, order, now))
+    }
+
+    fn issue_licence_once(
+        &self,
+        officer: &Staff,
+        identity_id: &str,
+        order: &LicenceOrder,
+        now: SystemTime,
+    ) -> Result<Issued, DomainError> {
         require_officer(officer)?;
         let ty = self
             .catalog
@@ -434,6 +453,16 @@ impl Issuer {
     /// identity certificates are revoked as superseded in the same
     /// transaction that stores the new one.
     pub fn reissue(
+        &self,
+        officer: &Staff,
+        identity_id: &str,
+        csr: &str,
+        now: SystemTime,
+    ) -> Result<Issued, DomainError> {
+        retry_rotated(|| self.reissue_once(officer, identity_id, csr, now))
+    }
+
+    fn reissue_once(
         &self,
         officer: &Staff,
         identity_id: &str,
@@ -595,6 +624,14 @@ impl Issuer {
             let completed = write_transaction(
                 &mut conn,
                 |c| -> Result<Option<ledger::Hash>, DomainError> {
+                    // A certificate of a key retired meanwhile is never
+                    // stored or handed out: the caller retries with the new
+                    // key. Read under a lock the retirement waits for, so
+                    // every certificate of a key is stored before its
+                    // retirement commits or not at all.
+                    if !keys::is_active_locked(c, &ca.key_id)? {
+                        return Err(DomainError::IssuerRotated);
+                    }
                     // First, so a certificate whose intent was already resolved
                     // elsewhere (start-up resolution on another instance) writes
                     // nothing and is never handed out.
@@ -667,7 +704,11 @@ impl Issuer {
                 chain: ca.chain.clone(),
             }),
             Err(e) => {
-                tracing::error!(serial = %serial, error = %e, "issuance failed; abandoning its intent");
+                if matches!(e, DomainError::IssuerRotated) {
+                    tracing::info!(serial = %serial, "issuing key rotated while signing; abandoning the intent and retrying");
+                } else {
+                    tracing::error!(serial = %serial, error = %e, "issuance failed; abandoning its intent");
+                }
                 if let Err(undo) = self.abandon(serial, identity_id, abandon, now) {
                     // Start-up resolution will finish what this could not.
                     tracing::error!(serial = %serial, error = %undo, "could not resolve the intent now");
@@ -734,6 +775,18 @@ impl Issuer {
             subject,
             cert.tbs_certificate().subject_public_key_info().clone(),
         ))
+    }
+}
+
+/// Runs an issuance again when the issuing key was rotated under it (at
+/// most a few times: rotations are rare and each takes a moment).
+fn retry_rotated<T>(mut issue: impl FnMut() -> Result<T, DomainError>) -> Result<T, DomainError> {
+    let mut attempts = 0;
+    loop {
+        match issue() {
+            Err(DomainError::IssuerRotated) if attempts < 3 => attempts += 1,
+            other => return other,
+        }
     }
 }
 

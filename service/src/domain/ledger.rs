@@ -195,16 +195,6 @@ impl Ledger {
     /// checkpoint signed by the HSM, in one transaction under the sequencer
     /// lock. Returns the new tree size, or `None` when nothing was queued.
     pub fn integrate(&self, now: SystemTime) -> Result<Option<u64>, DomainError> {
-        let key = {
-            let mut conn = self.db.conn()?;
-            keys::active(&mut conn, KeyPurpose::Ledger)?.ok_or_else(|| {
-                DomainError::Inconsistent("no active ledger key; run walletctl init".into())
-            })?
-        };
-        let spki = key
-            .spki
-            .clone()
-            .ok_or_else(|| DomainError::Inconsistent("the ledger key has no public key".into()))?;
         let limit = i64::try_from(self.config.batch_max).unwrap_or(i64::MAX);
         let mut conn = self.db.conn()?;
         let result = write_transaction(&mut conn, |c| -> Result<Option<u64>, DomainError> {
@@ -213,6 +203,24 @@ impl Ledger {
             if queued.is_empty() {
                 return Ok(None);
             }
+            // Read under the sequencer lock, which a ledger key rotation
+            // also takes: a retired key never signs a checkpoint.
+            let key = keys::active(c, KeyPurpose::Ledger)?.ok_or_else(|| {
+                DomainError::Inconsistent("no active ledger key; run walletctl init".into())
+            })?;
+            // The first checkpoint after a ledger key rotation is signed by
+            // the previous key too, so a verifier that trusts only the old
+            // key can follow the log onto the new one.
+            let mut signers = Vec::with_capacity(2);
+            if let Some(previous) = store::latest_checkpoint(c)?
+                .filter(|cp| cp.key_id != key.key_id)
+                .map(|cp| keys::by_key_id(c, &cp.key_id))
+                .transpose()?
+                .flatten()
+            {
+                signers.push(previous);
+            }
+            signers.push(key.clone());
             let old_size = u64::try_from(store::tree_size(c)?).unwrap_or(0);
             let mut hashes = Vec::with_capacity(queued.len());
             let mut leaves = Vec::with_capacity(queued.len());
@@ -260,21 +268,29 @@ impl Ledger {
                 extensions: Vec::new(),
             }
             .body();
-            let signature = self.hsm.sign(&key.label, body.as_bytes())?;
-            let line =
-                ledger::checkpoint::signature_line(&self.origin, &spki, signature.as_bytes())
-                    .map_err(|e| DomainError::Inconsistent(format!("checkpoint signature: {e}")))?;
-            let note = SignedNote {
+            let mut note = SignedNote {
                 text: body,
-                signatures: vec![line],
+                signatures: Vec::with_capacity(signers.len()),
             };
-            // A checkpoint nobody can verify must never be published: check
-            // the HSM's signature (and the raw-to-DER conversion) first.
-            note.verify(&self.origin, &spki).map_err(|e| {
-                DomainError::Inconsistent(format!(
-                    "the HSM's checkpoint signature does not verify: {e}"
-                ))
-            })?;
+            for signer in &signers {
+                let spki = signer.spki.as_deref().ok_or_else(|| {
+                    DomainError::Inconsistent(format!("{} has no public key", signer.label))
+                })?;
+                let signature = self.hsm.sign(&signer.label, note.text.as_bytes())?;
+                note.signatures.push(
+                    ledger::checkpoint::signature_line(&self.origin, spki, signature.as_bytes())
+                        .map_err(|e| {
+                            DomainError::Inconsistent(format!("checkpoint signature: {e}"))
+                        })?,
+                );
+                // A checkpoint nobody can verify must never be published:
+                // check the HSM's signature (and the raw-to-DER conversion).
+                note.verify(&self.origin, spki).map_err(|e| {
+                    DomainError::Inconsistent(format!(
+                        "the HSM's checkpoint signature does not verify: {e}"
+                    ))
+                })?;
+            }
             store::insert_checkpoint(
                 c,
                 &store::Checkpoint {

@@ -10,6 +10,7 @@ pub mod ledger;
 pub mod national_id;
 pub mod offline;
 pub mod revocation;
+pub mod rotation;
 pub mod staff;
 pub mod trust;
 pub mod verification;
@@ -75,6 +76,11 @@ pub enum DomainError {
     /// The token and the database disagree; a human must look.
     #[error("inconsistent state: {0}")]
     Inconsistent(String),
+    /// The issuing CA key was retired while a certificate was being signed
+    /// with it; the certificate was discarded and the issuance may be run
+    /// again with the new key.
+    #[error("the issuing key was rotated while signing")]
+    IssuerRotated,
     /// The OS could not provide random bytes.
     #[error("no randomness available: {0}")]
     Random(String),

@@ -318,13 +318,19 @@ impl Issuer {
             })
             .find(|(_, cert)| ocsp::matches_issuer(first, cert))
             .ok_or(OcspFailure::Unauthorized)?;
-        let responder_key = keys::active(&mut conn, KeyPurpose::Ocsp)?
-            .ok_or_else(|| DomainError::Inconsistent("no active ocsp key".into()))?;
-        let responder = schema::ocsp::find(&mut conn, &ca_key.key_id, &responder_key.key_id)?
-            .ok_or_else(|| {
-                DomainError::Inconsistent(format!("no responder certificate from {}", ca_key.label))
-            })?;
-        let responder_cert = certs::from_der(&responder.certificate)?;
+        // The active responder key answers when this CA certified it and
+        // that certificate is valid; otherwise (a CA retired before the
+        // responder key was rotated certifies no new responder) the CA
+        // signs the answer itself, as RFC 6960 allows.
+        let at = unix(now);
+        let delegated = match keys::active(&mut conn, KeyPurpose::Ocsp)? {
+            Some(responder_key) => {
+                schema::ocsp::find(&mut conn, &ca_key.key_id, &responder_key.key_id)?
+                    .filter(|r| r.not_before <= at && at < r.not_after)
+                    .map(|r| (responder_key, r))
+            }
+            None => None,
+        };
         let mut answers = Vec::with_capacity(parsed.ids.len());
         for id in &parsed.ids {
             let status = if ocsp::matches_issuer(id, &ca_cert) {
@@ -362,14 +368,22 @@ impl Issuer {
                 next_update: now + OCSP_VALIDITY,
             });
         }
-        let signer = self.signer_for(&responder_key.label)?;
-        Ok(ocsp::build_response(
-            &signer,
-            &responder_cert,
-            &answers,
-            parsed.nonce.as_deref(),
-            now,
-        )?)
+        Ok(match delegated {
+            Some((responder_key, responder)) => ocsp::build_response(
+                &self.signer_for(&responder_key.label)?,
+                &certs::from_der(&responder.certificate)?,
+                &answers,
+                parsed.nonce.as_deref(),
+                now,
+            )?,
+            None => ocsp::build_response_by_ca(
+                &self.signer_for(&ca_key.label)?,
+                &ca_cert,
+                &answers,
+                parsed.nonce.as_deref(),
+                now,
+            )?,
+        })
     }
 }
 

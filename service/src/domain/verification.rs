@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use certs::presentation::{self, CredentialKind as PresentedKind, TrustAnchor};
+use certs::presentation::{self, CredentialKind as PresentedKind};
 use ledger::checkpoint::{Checkpoint as NoteBody, SignedNote};
 use ledger::entry::Entry;
 use schema::challenges::{self, Consumed, NewChallenge};
@@ -160,22 +160,7 @@ impl Issuer {
         now: SystemTime,
     ) -> Result<VerifyResult, DomainError> {
         let mut conn = self.db().conn()?;
-        let anchors: Vec<TrustAnchor> = keys::list_all(&mut conn)?
-            .into_iter()
-            .filter(|k| {
-                matches!(
-                    k.purpose,
-                    KeyPurpose::Root | KeyPurpose::IdentityCa | KeyPurpose::LicenseCa
-                )
-            })
-            .filter_map(|k| {
-                let cert = certs::from_der(k.certificate.as_deref()?).ok()?;
-                Some(TrustAnchor {
-                    certificate: cert,
-                    is_root: k.purpose == KeyPurpose::Root,
-                })
-            })
-            .collect();
+        let anchors = super::trust::anchors(&mut conn)?;
         let pure = presentation::check_presentation(
             &anchors,
             &p.credentials,

@@ -237,6 +237,9 @@ impl From<DomainError> for ApiError {
             DomainError::Invalid { kind, detail } => ApiError::Unprocessable { kind, detail },
             DomainError::Malformed { kind, detail } => ApiError::BadRequest { kind, detail },
             DomainError::Forbidden(d) => ApiError::Forbidden(d),
+            DomainError::IssuerRotated => {
+                ApiError::Unavailable("the issuing key is being rotated; retry the request".into())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

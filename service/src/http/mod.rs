@@ -4,6 +4,7 @@
 //! Handlers are thin: extract, call a domain function on the blocking pool,
 //! map the result.
 
+pub mod admin;
 pub mod auth;
 pub mod credentials;
 pub mod error;
@@ -87,7 +88,11 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
     .service(credentials::ocsp_get)
     .service(presentations::challenge)
     .service(presentations::verify)
-    .service(presentations::check);
+    .service(presentations::check)
+    .service(admin::list_keys)
+    .service(admin::rotate)
+    .service(admin::show_request)
+    .service(admin::approve);
 }
 
 /// Waits (on the blocking pool, at most `WALLET_RECEIPT_TIMEOUT_MS`) for the

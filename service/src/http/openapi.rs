@@ -16,7 +16,8 @@ use utoipa::OpenApi;
          (name = "identities", description = "enrollment, licences and reissue by officers"),
          (name = "ledger", description = "the transparency log: checkpoints, proofs, entries"),
          (name = "credentials", description = "revocation, status and CRLs"),
-         (name = "verification", description = "challenges, presentations, one-visit service checks")),
+         (name = "verification", description = "challenges, presentations, one-visit service checks"),
+         (name = "admin", description = "keys and rotation (ops); root rotations need a second ops user")),
 )]
 struct ApiDoc;
 

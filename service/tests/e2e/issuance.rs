@@ -41,7 +41,7 @@ pub(super) fn post(
     (status, ctype, value)
 }
 
-fn get(daemon: &Daemon, path: &str, token: &str) -> (u16, Value) {
+pub(super) fn get(daemon: &Daemon, path: &str, token: &str) -> (u16, Value) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()

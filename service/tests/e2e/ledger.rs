@@ -80,7 +80,12 @@ fn check_receipt(
     (size, cp.root)
 }
 
-fn python_verifier(daemon: &Daemon, world: &World, receipts: &[Value], previous: &[String]) {
+pub(super) fn python_verifier(
+    daemon: &Daemon,
+    world: &World,
+    receipts: &[Value],
+    previous: &[String],
+) {
     let python = wallet_testkit::pkilint_bin_dir().join("python");
     let script = wallet_testkit::workspace_root().join("tests/verifier/verify_ledger.py");
     let receipts_file = world.path("receipts.json");
@@ -101,7 +106,7 @@ fn python_verifier(daemon: &Daemon, world: &World, receipts: &[Value], previous:
     );
 }
 
-fn audit(world: &World) -> (bool, String) {
+pub(super) fn audit(world: &World) -> (bool, String) {
     let (ok, out, err) = world.walletctl(&["ledger", "audit"]);
     (ok, format!("{out}{err}"))
 }

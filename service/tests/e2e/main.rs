@@ -438,6 +438,10 @@ fn ceremony_and_daemon_on_sqlite() {
             "/ocsp/{request}",
             "/openapi.json",
             "/readyz",
+            "/v1/admin/keys",
+            "/v1/admin/keys/requests/{id}",
+            "/v1/admin/keys/requests/{id}/approve",
+            "/v1/admin/keys/rotate",
             "/v1/challenges",
             "/v1/credentials/{serial}/revoke",
             "/v1/credentials/{serial}/status",
@@ -787,6 +791,7 @@ fn serves_https_with_rustls() {
 mod issuance;
 mod ledger;
 mod revocation;
+mod rotation;
 mod verification;
 
 #[test]

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::issuance::{enroll_body, post};
 use super::{Daemon, World, run};
 
-fn pem_file(world: &World, name: &str, der_b64: &str) -> std::path::PathBuf {
+pub(super) fn pem_file(world: &World, name: &str, der_b64: &str) -> std::path::PathBuf {
     let der = world.path(&format!("{name}.der"));
     std::fs::write(&der, B64.decode(der_b64).unwrap()).unwrap();
     let pem = world.path(&format!("{name}.pem"));

@@ -20,7 +20,12 @@ use super::{Daemon, World, run};
 
 /// The holder's side: DESIGN.md's signing input, written out here on purpose
 /// rather than borrowed from the service's code.
-fn present(key: &SigningKey, credentials: &[&str], audience: &str, nonce: &str) -> Value {
+pub(super) fn present(
+    key: &SigningKey,
+    credentials: &[&str],
+    audience: &str,
+    nonce: &str,
+) -> Value {
     let issued_at = service::domain::rfc3339(service::domain::unix(SystemTime::now()));
     let mut lines = vec![
         "onevisit-presentation-v1".to_owned(),
@@ -39,14 +44,14 @@ fn present(key: &SigningKey, credentials: &[&str], audience: &str, nonce: &str) 
     })
 }
 
-fn holder_key(world: &World, name: &str) -> SigningKey {
+pub(super) fn holder_key(world: &World, name: &str) -> SigningKey {
     SigningKey::from_pkcs8_pem(
         &std::fs::read_to_string(world.path(&format!("{name}.key"))).unwrap(),
     )
     .unwrap()
 }
 
-fn nonce(daemon: &Daemon, counter: &str, audience: &str) -> String {
+pub(super) fn nonce(daemon: &Daemon, counter: &str, audience: &str) -> String {
     let (status, _, body) = post(
         daemon,
         "/v1/challenges",

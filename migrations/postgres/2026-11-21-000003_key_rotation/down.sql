@@ -1,0 +1,2 @@
+DROP TABLE key_rotation_requests;
+DROP TABLE key_certificates;
