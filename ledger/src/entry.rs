@@ -12,7 +12,7 @@
 //!   UTF-8, every key present and no other key:
 //!   - `{"at":…,"cert_sha256":"…","issuer_key_id":"…","kind":"identity|license","serial":"…","type":"issuance"}`
 //!   - `{"at":…,"reason":"…","serial":"…","type":"revocation"}`
-//!   - `{"at":…,"cert_sha256":"…","event":"activated|certified|retired","key_id":"…","purpose":"…","type":"key"}`
+//!   - `{"at":…,"cert_sha256":"…","event":"activated|certified|retired|destroyed","key_id":"…","purpose":"…","type":"key"}`
 //!   - `{"at":…,"event":"requested|approved","purpose":"…","request_id":"…","staff_id":…,"type":"key-request"}`
 //! - `at` is Unix time in seconds, a JSON integer in shortest decimal form
 //!   (`-` only for negatives, no leading zeros, no fraction or exponent);
@@ -27,8 +27,8 @@
 //!   (in a `key` entry it may be empty: a key without a certificate, such as
 //!   the ledger or dedup-HMAC key); `issuer_key_id`, `key_id` and `serial`
 //!   are non-empty lowercase hex of even length; `kind` is `identity` or
-//!   `license`; in a `key` entry `event` is `activated`, `certified` or
-//!   `retired`, in a `key-request` entry `requested` or `approved`; `reason`
+//!   `license`; in a `key` entry `event` is `activated`, `certified`,
+//!   `retired` or `destroyed` (removed from the token), in a `key-request` entry `requested` or `approved`; `reason`
 //!   and `purpose` are non-empty; `request_id` is a UUID in its lowercase
 //!   hyphenated text form (`8-4-4-4-12` hex digits, 36 characters);
 //!   `staff_id` is at least 1.
@@ -280,7 +280,10 @@ impl Entry {
                     "cert_sha256",
                 )?;
                 check(
-                    matches!(event.as_str(), "activated" | "certified" | "retired"),
+                    matches!(
+                        event.as_str(),
+                        "activated" | "certified" | "retired" | "destroyed"
+                    ),
                     "event",
                 )?;
                 check(is_hex(key_id), "key_id")?;

@@ -342,6 +342,33 @@ impl Hsm {
         )
     }
 
+    /// Destroys every object labelled `label` (private, public or secret
+    /// key) and returns how many there were; 0 when the token had none, so
+    /// a destruction interrupted half-way can simply be repeated. Only for
+    /// a retired key whose last certificate has expired: nothing it signed
+    /// needs it any more.
+    pub fn destroy_key(&self, label: &str) -> Result<usize, HsmError> {
+        let destroyed = self.with_session(|_, session| {
+            let mut n = 0;
+            for class in [
+                ObjectClass::PRIVATE_KEY,
+                ObjectClass::PUBLIC_KEY,
+                ObjectClass::SECRET_KEY,
+            ] {
+                for h in session.find_objects(&[
+                    Attribute::Class(class),
+                    Attribute::Label(label.as_bytes().to_vec()),
+                ])? {
+                    session.destroy_object(h)?;
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })?;
+        self.forget(label);
+        Ok(destroyed)
+    }
+
     /// The private or secret key whose CKA_ID is `id`, or `None`.
     pub fn find_key_by_id(&self, id: &[u8]) -> Result<Option<KeyInfo>, HsmError> {
         let label = self.with_session(|_, session| {

@@ -256,3 +256,33 @@ fn bad_settings_give_clear_errors_without_the_pin() {
     let hsm = open(&token);
     assert!(!format!("{hsm:?}").contains(USER_PIN));
 }
+
+#[test]
+fn a_destroyed_key_is_gone_and_destroying_again_is_harmless() {
+    let token = SoftHsmToken::new("bridge-destroy");
+    let hsm = open(&token);
+    hsm.generate_ec_key(&KeyLabel::new("ocsp", 1)).unwrap();
+    hsm.generate_ec_key(&KeyLabel::new("ocsp", 2)).unwrap();
+    // Sign once so a handle is cached, then destroy.
+    hsm.sign("onevisit/ocsp/1", b"x").unwrap();
+    assert_eq!(
+        hsm.destroy_key("onevisit/ocsp/1").unwrap(),
+        2,
+        "private and public key"
+    );
+    assert_eq!(hsm.find_key("onevisit/ocsp/1").unwrap(), None);
+    assert!(matches!(
+        hsm.sign("onevisit/ocsp/1", b"x"),
+        Err(HsmError::KeyNotFound(_))
+    ));
+    assert_eq!(hsm.destroy_key("onevisit/ocsp/1").unwrap(), 0);
+    // The other generation is untouched.
+    hsm.sign("onevisit/ocsp/2", b"x").unwrap();
+    let labels: Vec<String> = hsm
+        .list_keys()
+        .unwrap()
+        .into_iter()
+        .map(|k| k.label)
+        .collect();
+    assert_eq!(labels, ["onevisit/ocsp/2"]);
+}

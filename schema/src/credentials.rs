@@ -198,3 +198,15 @@ pub fn revoked_by_issuer(
         .select(Credential::as_select())
         .load(conn)?)
 }
+
+/// The latest notAfter of any credential `issuer_key_id` issued, or `None`
+/// when it issued none: until then its CRL must stay signable.
+pub fn latest_not_after_by_issuer(
+    conn: &mut DbConnection,
+    issuer_key_id: &KeyId,
+) -> Result<Option<i64>, StorageError> {
+    Ok(credentials::table
+        .filter(credentials::issuer_key_id.eq(issuer_key_id))
+        .select(diesel::dsl::max(credentials::not_after))
+        .first(conn)?)
+}

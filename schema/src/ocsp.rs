@@ -61,3 +61,14 @@ pub fn replace(conn: &mut DbConnection, r: &Responder) -> Result<bool, StorageEr
             .execute(conn)?;
     Ok(changed == 1)
 }
+
+/// The latest notAfter of any responder certificate of `responder_key_id`.
+pub fn latest_not_after_for_responder(
+    conn: &mut DbConnection,
+    responder_key_id: &KeyId,
+) -> Result<Option<i64>, StorageError> {
+    Ok(ocsp_responders::table
+        .filter(ocsp_responders::responder_key_id.eq(responder_key_id))
+        .select(diesel::dsl::max(ocsp_responders::not_after))
+        .first(conn)?)
+}

@@ -462,7 +462,7 @@ ENTRY_SCHEMAS = {
         "cert_sha256": lambda v: v == "" or _sha256_hex(v),
         # certified: an additional certificate for an active key (a
         # cross-certificate, or an issuing CA re-certified under a new root).
-        "event": lambda v: v in ("activated", "certified", "retired"),
+        "event": lambda v: v in ("activated", "certified", "retired", "destroyed"),
         "key_id": _hex,
         "purpose": _nonempty_str,
         "type": lambda v: v == "key",
@@ -626,7 +626,7 @@ class LedgerVerifier:
             what = f"/v1/trust ledger_keys[{i}]"
             pem = field_of(k, "public_key_pem", str, what)
             state = field_of(k, "state", str, what)
-            if state not in ("active", "retired"):
+            if state not in ("active", "retired", "destroyed"):
                 raise VerifyError(f"{what}: unknown state {state!r}")
             try:
                 key = ledger_key_from_spki(self.origin, spki_der_from_pem(pem), state)

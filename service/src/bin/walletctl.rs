@@ -161,6 +161,13 @@ enum KeysCommand {
         /// The key purpose to rotate.
         purpose: String,
     },
+    /// Remove a retired key from the token once nothing needs it (every
+    /// certificate it signed expired; a ledger key once a newer one signed
+    /// a checkpoint). Its record, public key and certificate stay.
+    Destroy {
+        /// Token label, e.g. onevisit/ocsp/1.
+        label: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -215,6 +222,19 @@ fn run(config: Option<&Path>, command: Command) -> anyhow::Result<()> {
         Command::Init => init(&config),
         Command::Keys(KeysCommand::List) => keys_list(&config),
         Command::Keys(KeysCommand::Rotate { purpose }) => keys_rotate(&config, &purpose),
+        Command::Keys(KeysCommand::Destroy { label }) => {
+            let (hsm, db) = service::open_backends(&config)?;
+            let key = domain::rotation::destroy(&hsm, &db, &label, SystemTime::now())
+                .context("destroying the key")?;
+            let ledger = Ledger::new(hsm, db, &config.ledger_origin, SequencerConfig::default());
+            while ledger
+                .integrate(SystemTime::now())
+                .context("ledger")?
+                .is_some()
+            {}
+            println!("destroyed {} {}", key.label, key.key_id);
+            Ok(())
+        }
         Command::Staff(cmd) => staff_command(&config, cmd),
         Command::Ledger(cmd) => ledger_command(&config, cmd),
         Command::Holder(_) | Command::Verify(_) => bail!("not a command that reads settings"),

@@ -639,3 +639,110 @@ fn require_ops(staff: &schema::staff::Staff) -> Result<(), DomainError> {
         ))
     }
 }
+
+/// Removes retired key `label` from the token once nothing needs it: every
+/// certificate it signed has expired at `now` (CAs: the credentials they
+/// issued, so no CRL or OCSP answer is needed any more; the root: every CA
+/// and cross-certificate it signed; the OCSP key: its responder
+/// certificates), or for a ledger key once a newer key has signed a
+/// checkpoint. The row stays (`destroyed`), with its public key and
+/// certificate, so what the key signed still verifies. Repeating a
+/// destruction that stopped half-way finishes it.
+pub fn destroy(
+    hsm: &Hsm,
+    db: &Database,
+    label: &str,
+    now: SystemTime,
+) -> Result<KeyView, DomainError> {
+    let at = unix(now);
+    let mut conn = db.conn()?;
+    let key = keys::by_label(&mut conn, label)?
+        .ok_or_else(|| DomainError::not_found("key-not-found", format!("no key {label:?}")))?;
+    let refuse = |why: String| DomainError::conflict("key-still-needed", why);
+    match key.state {
+        KeyState::Retired => {}
+        KeyState::Destroyed => {
+            // The token part may not have happened yet.
+            hsm.destroy_key(&key.label)?;
+            return KeyView::of(&key);
+        }
+        other => {
+            return Err(refuse(format!(
+                "{label} is {other}; only a retired key can be destroyed"
+            )));
+        }
+    }
+    let still_valid = |latest: Option<i64>, what: &str| -> Result<(), DomainError> {
+        match latest {
+            Some(t) if t > at => Err(refuse(format!(
+                "{label} is still needed: {what} valid until {}",
+                rfc3339(t)
+            ))),
+            _ => Ok(()),
+        }
+    };
+    match key.purpose {
+        KeyPurpose::IdentityCa | KeyPurpose::LicenseCa => still_valid(
+            schema::credentials::latest_not_after_by_issuer(&mut conn, &key.key_id)?,
+            "a credential it issued is",
+        )?,
+        KeyPurpose::Ocsp => still_valid(
+            schema::ocsp::latest_not_after_for_responder(&mut conn, &key.key_id)?,
+            "a responder certificate of it is",
+        )?,
+        KeyPurpose::Root => {
+            let root = certs::from_der(key.certificate.as_deref().ok_or_else(|| {
+                DomainError::Inconsistent(format!("{label} has no certificate"))
+            })?)?;
+            let mut signed: Vec<Vec<u8>> = keys::list_all(&mut conn)?
+                .into_iter()
+                .filter(|k| k.purpose != KeyPurpose::Root)
+                .filter_map(|k| k.certificate)
+                .collect();
+            signed.extend(
+                store::certificates(&mut conn)?
+                    .into_iter()
+                    .map(|c| c.certificate),
+            );
+            let mut latest = None;
+            for der in signed {
+                let cert = certs::from_der(&der)?;
+                if certs::verify_signed_by(&cert, &root).is_ok() {
+                    let (_, not_after) = certs::validity_unix(&cert);
+                    latest = latest.max(Some(not_after));
+                }
+            }
+            still_valid(latest, "a CA certificate it signed is")?;
+        }
+        KeyPurpose::Ledger => {
+            let newer = schema::ledger::latest_checkpoint(&mut conn)?
+                .is_some_and(|cp| cp.key_id != key.key_id);
+            if !newer {
+                return Err(refuse(format!(
+                    "{label} signed the latest checkpoint; wait until the new ledger key has signed one"
+                )));
+            }
+        }
+        _ => {
+            return Err(refuse(format!("{} keys are never destroyed", key.purpose)));
+        }
+    }
+    write_transaction(&mut conn, |c| -> Result<(), DomainError> {
+        if !keys::set_state(c, key.id, KeyState::Destroyed, at)? {
+            return Err(refuse(format!("{label} changed state meanwhile")));
+        }
+        super::ledger::enqueue(
+            c,
+            &key_entry(at, key.certificate.as_deref(), "destroyed", &key),
+            now,
+        )?;
+        Ok(())
+    })?;
+    // After the commit: a crash here leaves the row destroyed and the key on
+    // the token, which `keys list` shows and a repeat finishes.
+    hsm.destroy_key(&key.label)?;
+    tracing::warn!(label = %key.label, key_id = %key.key_id, "key destroyed");
+    let key = keys::by_label(&mut conn, label)?
+        .ok_or_else(|| DomainError::Inconsistent(format!("key {label} vanished")))?;
+    KeyView::of(&key)
+}

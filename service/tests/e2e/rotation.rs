@@ -690,8 +690,42 @@ fn walletctl_rotates_while_walletd_serves() {
         openssl_verify(&root, Some(&ca_pem), &leaf).unwrap();
     }
     assert_ne!(before["chain"][0], after["chain"][0]);
+    // Destroying: a retired CA whose credentials are still valid stays; an
+    // active key stays; a retired ledger key goes once the new key signed.
+    let (ok, out, err) = world.walletctl(&["keys", "destroy", "onevisit/identity-ca/1"]);
+    assert!(
+        !ok && err.contains("still needed") && err.contains("valid until"),
+        "{out}{err}"
+    );
+    let (ok, out, err) = world.walletctl(&["keys", "destroy", "onevisit/ledger/1"]);
+    assert!(!ok && err.contains("only a retired key"), "{out}{err}");
+    let (ok, out, err) = world.walletctl(&["keys", "rotate", "ledger"]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = world.walletctl(&["keys", "destroy", "onevisit/ledger/1"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("destroyed onevisit/ledger/1"), "{out}");
+    let (ok, out, err) = world.walletctl(&["keys", "destroy", "onevisit/ledger/1"]);
+    assert!(ok, "repeating is harmless: {out}{err}");
+    let trust = daemon.get_json("/v1/trust");
+    let ledger_states: Vec<&str> = trust["ledger_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(ledger_states, ["destroyed", "active"]);
+    // What the destroyed key signed still audits (its public key stays).
+    let (ok, text) = audit(&world);
+    assert!(ok, "{text}");
+
     let (ok, out, err) = world.walletctl(&["keys", "list"]);
     assert!(ok, "{err}");
+    assert!(
+        out.lines().any(|l| l.contains("onevisit/ledger/1")
+            && l.contains("destroyed")
+            && l.ends_with("no")),
+        "{out}"
+    );
     assert!(
         out.lines().any(|l| l.contains("onevisit/identity-ca/1")
             && l.contains("retired")
