@@ -195,17 +195,25 @@ impl Issuer {
 
     fn active_ca(&self, purpose: KeyPurpose) -> Result<ActiveCa, DomainError> {
         let key = self.active_key(purpose)?;
-        let root = self.active_key(KeyPurpose::Root)?;
         let der = key.certificate.clone().ok_or_else(|| {
             DomainError::Inconsistent(format!("{} has no certificate", key.label))
         })?;
-        let root_der = root
-            .certificate
-            .clone()
-            .ok_or_else(|| DomainError::Inconsistent("the root has no certificate".into()))?;
+        let cert = certs::from_der(&der)?;
+        // The root that issued this very certificate, not whichever is
+        // active now: a root rollover may commit between the two reads.
+        let root_der = keys::list_all(&mut *self.db.conn()?)?
+            .into_iter()
+            .filter(|k| k.purpose == KeyPurpose::Root)
+            .filter_map(|k| k.certificate)
+            .find(|root| {
+                // Root names carry their generation, so the name decides.
+                certs::from_der(root)
+                    .is_ok_and(|r| r.tbs_certificate().subject() == cert.tbs_certificate().issuer())
+            })
+            .ok_or_else(|| DomainError::Inconsistent(format!("no root certified {}", key.label)))?;
         Ok(ActiveCa {
             key_id: key.key_id.clone(),
-            cert: certs::from_der(&der)?,
+            cert,
             signer: self.signer(&key.label)?,
             chain: vec![der, root_der],
         })

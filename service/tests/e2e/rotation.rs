@@ -88,6 +88,9 @@ fn client(
             .unwrap_or_default()
             .to_owned();
         for (kind, body) in [("identity", &person), ("license", &licence)] {
+            if let Err(e) = chain_holds(body) {
+                seen.failures.push(format!("{kind} chain: {e}"));
+            }
             seen.issued.push((
                 kind.into(),
                 body["certificate"].as_str().unwrap_or_default().to_owned(),
@@ -108,6 +111,23 @@ fn client(
         }
     }
     seen
+}
+
+/// The response's chain is the one that certificate was issued under:
+/// leaf <- chain[0] <- chain[1] (self-signed), whatever rotated meanwhile.
+fn chain_holds(body: &Value) -> Result<(), String> {
+    let cert = |v: &Value| -> Result<certs::Certificate, String> {
+        let der = B64
+            .decode(v.as_str().unwrap_or_default())
+            .map_err(|e| e.to_string())?;
+        certs::from_der(&der).map_err(|e| e.to_string())
+    };
+    let leaf = cert(&body["certificate"])?;
+    let ca = cert(&body["chain"][0])?;
+    let root = cert(&body["chain"][1])?;
+    certs::verify_signed_by(&leaf, &ca).map_err(|e| format!("leaf: {e}"))?;
+    certs::verify_signed_by(&ca, &root).map_err(|e| format!("CA: {e}"))?;
+    certs::verify_signed_by(&root, &root).map_err(|e| format!("root: {e}"))
 }
 
 fn write_pem(world: &World, name: &str, pem: &str) -> PathBuf {
@@ -322,6 +342,8 @@ fn rotation_under_load(world: &World) {
     );
     let verified: usize = seen.iter().map(|s| s.verified).sum();
     assert!(verified >= 6, "only {verified} presentations");
+    let issued: usize = seen.iter().map(|s| s.issued.len()).sum();
+    eprintln!("under rotation: {issued} certificates issued, {verified} presentations verified, 0 failed");
 
     // The issuer switches exactly once per kind, in ledger order.
     let trust = daemon.get_json("/v1/trust");
