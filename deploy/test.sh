@@ -5,7 +5,8 @@
 #
 # Phases (each prints its elapsed time; all are quick when nothing is missing):
 #   packages  installs the missing ones of softhsm2, opensc (pkcs11-tool), sqlite3,
-#             postgresql, libpq-dev, pkg-config, curl, openssl, python3-venv
+#             jq (the runbook tests), postgresql, libpq-dev, pkg-config, curl,
+#             openssl, python3-venv
 #   postgres  makes sure PostgreSQL answers on 127.0.0.1:5432 (starts the
 #             installed cluster if not) with a superuser role `root` and a
 #             database `test`; if `root` cannot log in over TCP, puts
@@ -40,7 +41,7 @@ total_start=$(now_us)
 
 # --- packages ----------------------------------------------------------------
 phase_begin packages
-pkgs=(softhsm2 opensc libpq-dev pkg-config curl openssl sqlite3)
+pkgs=(softhsm2 opensc libpq-dev pkg-config curl openssl sqlite3 jq)
 if [ "$WALLET_TEST_POSTGRES_URL" = "$DEFAULT_PG_URL" ]; then
     pkgs+=(postgresql)
 elif ! command -v psql >/dev/null 2>&1; then

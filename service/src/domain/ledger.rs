@@ -211,6 +211,9 @@ impl Ledger {
             // The first checkpoint after a ledger key rotation is signed by
             // the previous key too, so a verifier that trusts only the old
             // key can follow the log onto the new one.
+            // A previous key that is gone (destroyed, or lost with the HSM)
+            // cannot co-sign; the log goes on under the new key alone and
+            // verifiers must take the new key from the trust document.
             let mut signers = Vec::with_capacity(2);
             if let Some(previous) = store::latest_checkpoint(c)?
                 .filter(|cp| cp.key_id != key.key_id)
@@ -218,7 +221,13 @@ impl Ledger {
                 .transpose()?
                 .flatten()
             {
-                signers.push(previous);
+                if previous.state != keys::KeyState::Destroyed
+                    && self.hsm.find_key(&previous.label)?.is_some()
+                {
+                    signers.push(previous);
+                } else {
+                    tracing::warn!(previous = %previous.label, "the previous ledger key is gone; the hand-over checkpoint is signed by the new key only");
+                }
             }
             signers.push(key.clone());
             let old_size = u64::try_from(store::tree_size(c)?).unwrap_or(0);

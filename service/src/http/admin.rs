@@ -83,6 +83,8 @@ pub async fn rotate(
 ) -> Result<HttpResponse, ApiError> {
     staff.require(StaffRole::Ops)?;
     let purpose = rotation::parse_purpose(&body.purpose)?;
+    // Who asked: the ledger's key entries carry no staff (root requests do).
+    tracing::info!(staff_id = %staff.0.id, staff = %staff.0.name, purpose = %purpose, "key rotation asked for");
     let st = state.clone();
     if purpose == schema::keys::KeyPurpose::Root {
         let ttl = Duration::from_secs(state.config.rotation_request_ttl_secs);

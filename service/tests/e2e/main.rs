@@ -792,6 +792,7 @@ mod issuance;
 mod ledger;
 mod revocation;
 mod rotation;
+mod runbooks;
 mod verification;
 
 #[test]

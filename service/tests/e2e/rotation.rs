@@ -343,7 +343,9 @@ fn rotation_under_load(world: &World) {
     let verified: usize = seen.iter().map(|s| s.verified).sum();
     assert!(verified >= 6, "only {verified} presentations");
     let issued: usize = seen.iter().map(|s| s.issued.len()).sum();
-    eprintln!("under rotation: {issued} certificates issued, {verified} presentations verified, 0 failed");
+    eprintln!(
+        "under rotation: {issued} certificates issued, {verified} presentations verified, 0 failed"
+    );
 
     // The issuer switches exactly once per kind, in ledger order.
     let trust = daemon.get_json("/v1/trust");
