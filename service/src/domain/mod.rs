@@ -180,6 +180,25 @@ pub fn readiness(db: &Database, hsm: &Hsm) -> Result<(), DomainError> {
         .map_err(|e| DomainError::Unavailable(format!("database: {e}")))?;
     hsm.check()
         .map_err(|e| DomainError::Unavailable(format!("HSM: {e}")))?;
+    // An active key missing from the token (a token restored from a backup
+    // older than a rotation) fails every request that needs it: not ready.
+    let active = schema::keys::list_all(&mut *db.conn()?)?
+        .into_iter()
+        .filter(|k| k.state == schema::keys::KeyState::Active);
+    for key in active {
+        // By id: a fresh search of the token, not the cached handle.
+        let id = hex::decode(key.key_id.as_str())
+            .map_err(|e| DomainError::Inconsistent(format!("key id {}: {e}", key.key_id)))?;
+        let found = hsm
+            .find_key_by_id(&id)
+            .map_err(|e| DomainError::Unavailable(format!("HSM: {e}")))?;
+        if found.is_none_or(|k| k.label != key.label) {
+            return Err(DomainError::Unavailable(format!(
+                "HSM: the token does not hold active key {}",
+                key.label
+            )));
+        }
+    }
     Ok(())
 }
 

@@ -762,4 +762,28 @@ fn walletctl_rotates_while_walletd_serves() {
             && l.ends_with("yes")),
         "{out}"
     );
+
+    // An active key missing from the token makes walletd not ready.
+    assert_eq!(daemon.get("/readyz").0, 200);
+    let (ok, text) = run(Command::new("pkcs11-tool")
+        .env("SOFTHSM2_CONF", world.token.conf())
+        .arg("--module")
+        .arg(world.token.module())
+        .args([
+            "--token-label",
+            world.token.label(),
+            "--login",
+            "--pin",
+            USER_PIN,
+        ])
+        .args([
+            "--delete-object",
+            "--type",
+            "privkey",
+            "--label",
+            "onevisit/identity-ca/2",
+        ]));
+    assert!(ok, "{text}");
+    let (status, _, body) = daemon.get("/readyz");
+    assert_eq!(status, 503, "{body}");
 }
