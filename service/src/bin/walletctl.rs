@@ -226,12 +226,7 @@ fn run(config: Option<&Path>, command: Command) -> anyhow::Result<()> {
             let (hsm, db) = service::open_backends(&config)?;
             let key = domain::rotation::destroy(&hsm, &db, &label, SystemTime::now())
                 .context("destroying the key")?;
-            let ledger = Ledger::new(hsm, db, &config.ledger_origin, SequencerConfig::default());
-            while ledger
-                .integrate(SystemTime::now())
-                .context("ledger")?
-                .is_some()
-            {}
+            sequence_ledger(&config, hsm, db)?;
             println!("destroyed {} {}", key.label, key.key_id);
             Ok(())
         }
@@ -263,8 +258,7 @@ fn init(config: &Config) -> anyhow::Result<()> {
     }
     // Put the key events on the ledger now, so the first checkpoint exists
     // before walletd starts.
-    let ledger = Ledger::new(hsm, db, &config.ledger_origin, SequencerConfig::default());
-    while let Some(size) = ledger.integrate(SystemTime::now()).context("ledger")? {
+    for size in sequence_ledger(config, hsm, db)? {
         println!("ledger checkpoint signed: tree size {size}");
     }
     let created = outcomes.iter().filter(|o| o.changed).count();
@@ -277,6 +271,22 @@ fn init(config: &Config) -> anyhow::Result<()> {
         println!("ceremony complete: {created} key(s) created");
     }
     Ok(())
+}
+
+/// Integrates every queued ledger entry now (walletd's sequencer would too,
+/// if it runs), so key events are logged before the command returns.
+/// Returns the tree size after each batch.
+fn sequence_ledger(
+    config: &Config,
+    hsm: std::sync::Arc<pkcs11_bridge::Hsm>,
+    db: schema::Database,
+) -> anyhow::Result<Vec<u64>> {
+    let ledger = Ledger::new(hsm, db, &config.ledger_origin, SequencerConfig::default());
+    let mut sizes = Vec::new();
+    while let Some(size) = ledger.integrate(SystemTime::now()).context("ledger")? {
+        sizes.push(size);
+    }
+    Ok(sizes)
 }
 
 fn keys_list(config: &Config) -> anyhow::Result<()> {
@@ -336,9 +346,7 @@ fn keys_rotate(config: &Config, purpose: &str) -> anyhow::Result<()> {
             c.kind, c.key_id, c.issuer_key_id, c.certificate_sha256
         );
     }
-    // Sequence the key events now (walletd's sequencer would too, if it runs).
-    let ledger = Ledger::new(hsm, db, &config.ledger_origin, SequencerConfig::default());
-    while let Some(size) = ledger.integrate(SystemTime::now()).context("ledger")? {
+    for size in sequence_ledger(config, hsm, db)? {
         println!("ledger checkpoint signed: tree size {size}");
     }
     Ok(())

@@ -31,7 +31,7 @@ use pkcs11_bridge::{Hsm, HsmSigner};
 use schema::credentials::{self, Credential, CredentialKind, CredentialStatus, NewCredential};
 use schema::identities::{self, Identity, IdentityStatus, NewIdentity};
 use schema::intents::{self, IntentState, NewIssuanceIntent};
-use schema::keys::{self, Key, KeyPurpose};
+use schema::keys::{self, Key, KeyPurpose, KeyState};
 use schema::staff::{Staff, StaffRole};
 use schema::{Database, IdentityId, KeyId, Serial, StorageError, write_transaction};
 use sha2::{Digest as _, Sha256};
@@ -194,22 +194,22 @@ impl Issuer {
     }
 
     fn active_ca(&self, purpose: KeyPurpose) -> Result<ActiveCa, DomainError> {
-        let key = self.active_key(purpose)?;
+        // One read for the CA and its root: a root rollover may commit
+        // between two reads, and the chain must be the one that certified
+        // this very CA certificate.
+        let all = keys::list_all(&mut *self.db.conn()?)?;
+        let key = all
+            .iter()
+            .find(|k| k.purpose == purpose && k.state == KeyState::Active)
+            .ok_or_else(|| {
+                DomainError::Inconsistent(format!("no active {purpose} key; run walletctl init"))
+            })?;
         let der = key.certificate.clone().ok_or_else(|| {
             DomainError::Inconsistent(format!("{} has no certificate", key.label))
         })?;
         let cert = certs::from_der(&der)?;
-        // The root that issued this very certificate, not whichever is
-        // active now: a root rollover may commit between the two reads.
-        let root_der = keys::list_all(&mut *self.db.conn()?)?
-            .into_iter()
-            .filter(|k| k.purpose == KeyPurpose::Root)
-            .filter_map(|k| k.certificate)
-            .find(|root| {
-                // Root names carry their generation, so the name decides.
-                certs::from_der(root)
-                    .is_ok_and(|r| r.tbs_certificate().subject() == cert.tbs_certificate().issuer())
-            })
+        let root_der = super::trust::issuing_root(&all, &cert)
+            .and_then(|root| root.certificate.clone())
             .ok_or_else(|| DomainError::Inconsistent(format!("no root certified {}", key.label)))?;
         Ok(ActiveCa {
             key_id: key.key_id.clone(),

@@ -309,7 +309,12 @@ impl Issuer {
         let first = parsed.ids.first().ok_or(OcspFailure::Malformed)?;
         let mut conn = self.db().conn()?;
         // The CA the request is about (active or retired).
-        let (ca_key, ca_cert) = keys::list_all(&mut conn)?
+        let all = keys::list_all(&mut conn)?;
+        let responder_key = all
+            .iter()
+            .find(|k| k.purpose == KeyPurpose::Ocsp && k.state == keys::KeyState::Active)
+            .cloned();
+        let (ca_key, ca_cert) = all
             .into_iter()
             .filter(|k| matches!(k.purpose, KeyPurpose::IdentityCa | KeyPurpose::LicenseCa))
             .filter_map(|k| {
@@ -323,7 +328,7 @@ impl Issuer {
         // responder key was rotated certifies no new responder) the CA
         // signs the answer itself, as RFC 6960 allows.
         let at = unix(now);
-        let delegated = match keys::active(&mut conn, KeyPurpose::Ocsp)? {
+        let delegated = match responder_key {
             Some(responder_key) => {
                 schema::ocsp::find(&mut conn, &ca_key.key_id, &responder_key.key_id)?
                     .filter(|r| r.not_before <= at && at < r.not_after)

@@ -229,7 +229,7 @@ pub fn rotate(
     // Certificates first, outside the transaction (HSM work); nothing
     // becomes visible until the transaction below activates the key.
     let mut extra: Vec<NewKeyCertificate> = Vec::new();
-    let mut recertified: Vec<(Key, Vec<u8>, i64, i64)> = Vec::new();
+    let mut recertified: Vec<(Key, Vec<u8>)> = Vec::new();
     let mut certified: Vec<CertifiedView> = Vec::new();
     let own_cert = match purpose {
         KeyPurpose::IdentityCa | KeyPurpose::LicenseCa => {
@@ -256,9 +256,9 @@ pub fn rotate(
                 &new.key_id,
                 &old.key_id,
                 KeyCertificateKind::Cross,
-                &certs::to_der(&cross)?,
+                &cross,
                 now,
-            ));
+            )?);
             let new_root_signer = hsm.signer(&new.label)?;
             let mut conn = db.conn()?;
             for ca_purpose in [KeyPurpose::IdentityCa, KeyPurpose::LicenseCa] {
@@ -283,16 +283,14 @@ pub fn rotate(
                             u64::try_from(ca.not_after.unwrap_or(0)).unwrap_or(0),
                         ),
                 )?;
-                let again_der = certs::to_der(&again)?;
-                let (a_nb, a_na) = certs::validity_unix(&again);
                 extra.push(key_certificate(
                     &ca.key_id,
                     &old.key_id,
                     KeyCertificateKind::Previous,
-                    &current_der,
+                    &current,
                     now,
-                ));
-                recertified.push((ca, again_der, a_nb, a_na));
+                )?);
+                recertified.push((ca, certs::to_der(&again)?));
             }
             Some((root_der, nb, na))
         }
@@ -324,6 +322,23 @@ pub fn rotate(
             ceremony::certify_responder(hsm, &mut conn, &ca, &responder, now, serial_bytes)?;
             certified.push(responder_view(&mut conn, &ca, &responder)?);
         }
+    }
+
+    for x in extra.iter().filter(|x| x.kind == KeyCertificateKind::Cross) {
+        certified.push(CertifiedView {
+            kind: "cross".into(),
+            key_id: x.key_id.to_string(),
+            issuer_key_id: x.issuer_key_id.to_string(),
+            certificate_sha256: x.cert_sha256.clone(),
+        });
+    }
+    for (ca, der) in &recertified {
+        certified.push(CertifiedView {
+            kind: "recertified".into(),
+            key_id: ca.key_id.to_string(),
+            issuer_key_id: new.key_id.to_string(),
+            certificate_sha256: hex::encode(Sha256::digest(der)),
+        });
     }
 
     let at = unix(now);
@@ -369,23 +384,12 @@ pub fn rotate(
             store::insert_certificate(c, x)?;
             if x.kind == KeyCertificateKind::Cross {
                 enqueue(c, certified_entry(at, &x.certificate, &new.key_id, purpose))?;
-                certified.push(CertifiedView {
-                    kind: "cross".into(),
-                    key_id: x.key_id.to_string(),
-                    issuer_key_id: x.issuer_key_id.to_string(),
-                    certificate_sha256: x.cert_sha256.clone(),
-                });
             }
         }
-        for (ca, der, nb, na) in &recertified {
-            keys::set_certificate(c, ca.id, der, *nb, *na)?;
+        for (ca, der) in &recertified {
+            let (nb, na) = certs::validity_unix(&certs::from_der(der)?);
+            keys::set_certificate(c, ca.id, der, nb, na)?;
             enqueue(c, certified_entry(at, der, &ca.key_id, ca.purpose))?;
-            certified.push(CertifiedView {
-                kind: "recertified".into(),
-                key_id: ca.key_id.to_string(),
-                issuer_key_id: new.key_id.to_string(),
-                certificate_sha256: hex::encode(Sha256::digest(der)),
-            });
         }
         enqueue(
             c,
@@ -414,22 +418,21 @@ fn key_certificate(
     key_id: &KeyId,
     issuer_key_id: &KeyId,
     kind: KeyCertificateKind,
-    der: &[u8],
+    cert: &certs::Certificate,
     now: SystemTime,
-) -> NewKeyCertificate {
-    let (not_before, not_after) = certs::from_der(der)
-        .map(|c| certs::validity_unix(&c))
-        .unwrap_or((0, 1));
-    NewKeyCertificate {
+) -> Result<NewKeyCertificate, DomainError> {
+    let der = certs::to_der(cert)?;
+    let (not_before, not_after) = certs::validity_unix(cert);
+    Ok(NewKeyCertificate {
         key_id: key_id.clone(),
         issuer_key_id: issuer_key_id.clone(),
         kind,
-        certificate: der.to_vec(),
-        cert_sha256: hex::encode(Sha256::digest(der)),
+        cert_sha256: hex::encode(Sha256::digest(&der)),
+        certificate: der,
         not_before,
         not_after,
         created_at: unix(now),
-    }
+    })
 }
 
 fn responder_view(

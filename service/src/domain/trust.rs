@@ -115,27 +115,10 @@ pub fn document(db: &Database, ledger_origin: &str) -> Result<TrustDocument, Dom
         ledger_keys: Vec::new(),
         checkpoint: schema::ledger::latest_checkpoint(&mut conn)?.map(|c| c.note),
     };
-    let roots: Vec<(certs::Certificate, String)> = all
-        .iter()
-        .filter(|k| k.purpose == KeyPurpose::Root)
-        .filter_map(|k| {
-            Some((
-                certs::from_der(k.certificate.as_deref()?).ok()?,
-                k.key_id.to_string(),
-            ))
-        })
-        .collect();
     let issuer_of = |der: Option<&[u8]>| -> String {
         der.and_then(|d| certs::from_der(d).ok())
-            .and_then(|cert| {
-                roots
-                    .iter()
-                    .find(|(root, _)| {
-                        root.tbs_certificate().subject() == cert.tbs_certificate().issuer()
-                            && certs::verify_signed_by(&cert, root).is_ok()
-                    })
-                    .map(|(_, id)| id.clone())
-            })
+            .and_then(|cert| issuing_root(&all, &cert))
+            .map(|root| root.key_id.to_string())
             .unwrap_or_default()
     };
     for key in &all {
@@ -173,6 +156,21 @@ pub fn document(db: &Database, ledger_origin: &str) -> Result<TrustDocument, Dom
         doc.cross_certificates.push(cross_entry(cross)?);
     }
     Ok(doc)
+}
+
+/// The root key among `keys` that issued `cert`. Root names carry their
+/// generation (`G<n>`), so the issuer name decides; no signature check.
+pub(crate) fn issuing_root<'a>(keys: &'a [Key], cert: &certs::Certificate) -> Option<&'a Key> {
+    keys.iter()
+        .filter(|k| k.purpose == KeyPurpose::Root)
+        .find(|k| {
+            k.certificate
+                .as_deref()
+                .and_then(|der| certs::from_der(der).ok())
+                .is_some_and(|root| {
+                    root.tbs_certificate().subject() == cert.tbs_certificate().issuer()
+                })
+        })
 }
 
 /// The CAs a verifier in this service trusts: every root (self-signed) and

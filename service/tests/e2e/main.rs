@@ -85,6 +85,25 @@ impl World {
         )
     }
 
+    /// Runs pkcs11-tool logged in to this world's token; asserts success and
+    /// returns its output.
+    fn pkcs11_tool(&self, args: &[&str]) -> String {
+        let (ok, text) = run(Command::new("pkcs11-tool")
+            .env("SOFTHSM2_CONF", self.token.conf())
+            .arg("--module")
+            .arg(self.token.module())
+            .args([
+                "--token-label",
+                self.token.label(),
+                "--login",
+                "--pin",
+                USER_PIN,
+            ])
+            .args(args));
+        assert!(ok, "pkcs11-tool {args:?}: {text}");
+        text
+    }
+
     fn init(&self) -> String {
         let (ok, out, err) = self.walletctl(&["init"]);
         assert!(ok, "walletctl init failed:\n{out}\n{err}");
@@ -285,19 +304,7 @@ fn check_trust_document(world: &World, daemon: &Daemon) -> Value {
 /// Every private and secret key on the token, as pkcs11-tool sees it, is
 /// sensitive and never extractable, and no key can decrypt, unwrap or derive.
 fn check_token_with_pkcs11_tool(world: &World) -> String {
-    let (ok, text) = run(Command::new("pkcs11-tool")
-        .env("SOFTHSM2_CONF", world.token.conf())
-        .arg("--module")
-        .arg(world.token.module())
-        .args([
-            "--token-label",
-            world.token.label(),
-            "--login",
-            "--pin",
-            USER_PIN,
-            "--list-objects",
-        ]));
-    assert!(ok, "{text}");
+    let text = world.pkcs11_tool(&["--list-objects"]);
     // Blocks start at lines like "Private Key Object; EC".
     let mut blocks: Vec<String> = Vec::new();
     for line in text.lines() {
@@ -800,25 +807,13 @@ fn the_ceremony_refuses_a_key_it_did_not_make() {
     let world = World::sqlite("e2e-planted");
     // Someone put a key under the root's label with pkcs11-tool's defaults
     // (decrypt, unwrap, derive allowed).
-    let (ok, text) = run(Command::new("pkcs11-tool")
-        .env("SOFTHSM2_CONF", world.token.conf())
-        .arg("--module")
-        .arg(world.token.module())
-        .args([
-            "--token-label",
-            world.token.label(),
-            "--login",
-            "--pin",
-            USER_PIN,
-        ])
-        .args([
-            "--keypairgen",
-            "--key-type",
-            "EC:prime256v1",
-            "--label",
-            "onevisit/root/1",
-        ]));
-    assert!(ok, "{text}");
+    world.pkcs11_tool(&[
+        "--keypairgen",
+        "--key-type",
+        "EC:prime256v1",
+        "--label",
+        "onevisit/root/1",
+    ]);
     let (ok, out, err) = world.walletctl(&["init"]);
     assert!(!ok, "{out}");
     assert!(

@@ -17,7 +17,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
-use wallet_testkit::{USER_PIN, openssl_verify, run};
+use wallet_testkit::{openssl_verify, run};
 
 use super::issuance::{enroll_body, get, post};
 use super::ledger::{audit, python_verifier};
@@ -175,19 +175,7 @@ fn openssl_ocsp(daemon: &Daemon, issuer: &Path, leaf: &Path, trusted: &Path) -> 
 
 /// Key labels on the token, from pkcs11-tool.
 fn token_labels(world: &World) -> Vec<String> {
-    let (ok, text) = run(Command::new("pkcs11-tool")
-        .env("SOFTHSM2_CONF", world.token.conf())
-        .arg("--module")
-        .arg(world.token.module())
-        .args([
-            "--token-label",
-            world.token.label(),
-            "--login",
-            "--pin",
-            USER_PIN,
-        ])
-        .arg("--list-objects"));
-    assert!(ok, "{text}");
+    let text = world.pkcs11_tool(&["--list-objects"]);
     let mut labels: Vec<String> = Vec::new();
     let mut in_secret = false;
     for line in text.lines() {
@@ -765,25 +753,13 @@ fn walletctl_rotates_while_walletd_serves() {
 
     // An active key missing from the token makes walletd not ready.
     assert_eq!(daemon.get("/readyz").0, 200);
-    let (ok, text) = run(Command::new("pkcs11-tool")
-        .env("SOFTHSM2_CONF", world.token.conf())
-        .arg("--module")
-        .arg(world.token.module())
-        .args([
-            "--token-label",
-            world.token.label(),
-            "--login",
-            "--pin",
-            USER_PIN,
-        ])
-        .args([
-            "--delete-object",
-            "--type",
-            "privkey",
-            "--label",
-            "onevisit/identity-ca/2",
-        ]));
-    assert!(ok, "{text}");
+    world.pkcs11_tool(&[
+        "--delete-object",
+        "--type",
+        "privkey",
+        "--label",
+        "onevisit/identity-ca/2",
+    ]);
     let (status, _, body) = daemon.get("/readyz");
     assert_eq!(status, 503, "{body}");
 }

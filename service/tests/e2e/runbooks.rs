@@ -388,12 +388,6 @@ fn stop_pid_file(pid_file: &Path, signal: &str) {
 }
 
 /// A staff account made with walletctl; returns its bearer token.
-fn staff(world: &World, name: &str, role: &str) -> String {
-    let (ok, out, err) = world.walletctl(&["staff", "add", "--name", name, "--role", role]);
-    assert!(ok, "{err}");
-    out.lines().last().unwrap().to_owned()
-}
-
 /// The token directory of `world`'s SoftHSM2 token (as its config names it).
 fn token_dir(world: &World) -> PathBuf {
     let conf = fs::read_to_string(world.token.conf()).unwrap();
@@ -512,7 +506,7 @@ fn rotation() {
     let world = World::sqlite("rb-rotation");
     world.init();
     let mut shell = Shell::for_world(&world);
-    shell.set("OPS_TOKEN", &staff(&world, "ops-alice", "ops"));
+    shell.set("OPS_TOKEN", &world.staff("ops-alice", "ops", None));
     let mut rotation = Runbook::load("rotation.md");
     for purpose in ["license-ca", "ocsp", "ledger"] {
         shell.set("PURPOSE", purpose);
@@ -555,8 +549,8 @@ fn root_rollover() {
     let world = World::sqlite("rb-rollover");
     world.init();
     let mut shell = Shell::for_world(&world);
-    shell.set("OPS_TOKEN", &staff(&world, "ops-alice", "ops"));
-    shell.set("OPS2_TOKEN", &staff(&world, "ops-bob", "ops"));
+    shell.set("OPS_TOKEN", &world.staff("ops-alice", "ops", None));
+    shell.set("OPS2_TOKEN", &world.staff("ops-bob", "ops", None));
     let mut rollover = Runbook::load("root-rollover.md");
     let output = rollover.run(&shell, &[]);
     rollover.assert_ran_all_but(&[]);
@@ -596,7 +590,7 @@ fn root_rollover() {
 /// with the runbook.
 fn backup_restore(world: &World) {
     world.init();
-    let ops = staff(world, "ops-alice", "ops");
+    let ops = world.staff("ops-alice", "ops", None);
     let shell = Shell::for_world(world);
     let mut runbook = Runbook::load("backup-restore.md");
     let output = runbook.run(
