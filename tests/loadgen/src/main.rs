@@ -1,0 +1,295 @@
+//! `loadgen`: drives walletd's real HTTP API with N concurrent keep-alive
+//! connections for D seconds per scenario (enrollment, licence issuance,
+//! challenge + presentation verification, inclusion proofs, OCSP), and
+//! prints throughput, p50/p90/p99/max latency and errors next to the raw
+//! SoftHSM2 signing rate and raw ECDSA verify rate measured in the same run.
+//!
+//! Everything a request needs (holder keys, CSRs, national IDs) is made
+//! before the clock starts. With several `--url`s the connections are split
+//! between the instances. `--check-receipts` then verifies, untimed, every
+//! receipt it was given against the ledger and the published ledger keys,
+//! and that no serial was issued twice. See BENCHMARKS.md for the commands.
+#![expect(clippy::print_stdout, reason = "a benchmark tool reports on stdout")]
+
+mod driver;
+mod limits;
+mod workload;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+
+use crate::driver::Stats;
+use crate::limits::{Limits, TokenArgs};
+use crate::workload::{Scenario, Workload};
+
+/// Load generator for walletd.
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", version)]
+struct Args {
+    /// Base URL of a walletd instance; repeat to split the load.
+    #[arg(long = "url", required = true)]
+    urls: Vec<String>,
+    /// Bearer token of an officer (enrollment).
+    #[arg(long, env = "LOADGEN_OFFICER_TOKEN")]
+    officer_token: String,
+    /// Bearer token of an officer of the licence type's department.
+    #[arg(long, env = "LOADGEN_LICENCE_TOKEN")]
+    licence_token: Option<String>,
+    /// Bearer token of a counter (challenges).
+    #[arg(long, env = "LOADGEN_COUNTER_TOKEN")]
+    counter_token: Option<String>,
+    /// Concurrent connections (one thread each).
+    #[arg(long, short = 'c', default_value_t = 32)]
+    connections: usize,
+    /// Seconds per scenario.
+    #[arg(long, short = 'd', default_value_t = 10.0)]
+    duration: f64,
+    /// Scenarios in order: enroll, licence, verify, proof, ocsp.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "enroll,licence,verify,proof,ocsp"
+    )]
+    scenarios: Vec<Scenario>,
+    /// Holders (key, CSR, national ID) made before the run; enrollment stops
+    /// when they are used up.
+    #[arg(long, default_value_t = 20_000)]
+    holders: usize,
+    /// Licence type to issue (its required attributes get generated values).
+    #[arg(long, default_value = "business")]
+    licence_type: String,
+    /// Attribute names of the licence type.
+    #[arg(
+        long = "licence-attribute",
+        default_values_t = ["company_name".to_owned(), "unified_social_credit_code".to_owned(), "scope".to_owned()]
+    )]
+    licence_attributes: Vec<String>,
+    /// PKCS#11 module, to measure the raw signing rate of the same token.
+    #[arg(long, env = "WALLET_PKCS11_MODULE")]
+    module: Option<PathBuf>,
+    /// Token label.
+    #[arg(long, env = "WALLET_TOKEN_LABEL", default_value = "onevisit")]
+    token_label: String,
+    /// File holding the user PIN.
+    #[arg(long, env = "WALLET_PIN_FILE")]
+    pin_file: Option<PathBuf>,
+    /// Seconds per raw-limit measurement.
+    #[arg(long, default_value_t = 2.0)]
+    limit_seconds: f64,
+    /// walletd process ids whose resident memory is reported.
+    #[arg(long = "pid")]
+    pids: Vec<u32>,
+    /// Verify every receipt and serial uniqueness after the run (untimed).
+    #[arg(long)]
+    check_receipts: bool,
+    /// Write the figures as JSON to this file too.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let threads = std::thread::available_parallelism().map_or(2, usize::from);
+    let token = match (&args.module, &args.pin_file) {
+        (Some(module), Some(pin_file)) => Some(TokenArgs {
+            module: module.clone(),
+            label: args.token_label.clone(),
+            pin: std::fs::read_to_string(pin_file)
+                .with_context(|| format!("read {}", pin_file.display()))?
+                .trim()
+                .to_owned(),
+        }),
+        _ => None,
+    };
+
+    eprintln!("measuring raw limits ({threads} threads)...");
+    let limits = limits::measure(
+        token.as_ref(),
+        threads,
+        Duration::from_secs_f64(args.limit_seconds),
+    )?;
+
+    let mut work = Workload::new(workload::Config {
+        urls: args.urls.clone(),
+        officer_token: args.officer_token.clone(),
+        licence_token: args.licence_token.clone(),
+        counter_token: args.counter_token.clone(),
+        licence_type: args.licence_type.clone(),
+        licence_attributes: args.licence_attributes.clone(),
+    });
+    let needs_holders = args.scenarios.contains(&Scenario::Enroll);
+    if needs_holders {
+        eprintln!("making {} holder keys and CSRs...", args.holders);
+        work.make_holders(args.holders, threads)?;
+    }
+
+    let duration = Duration::from_secs_f64(args.duration);
+    let mut results = Vec::new();
+    let mut memory = Vec::new();
+    for scenario in &args.scenarios {
+        let stats = work.run(*scenario, args.connections, duration)?;
+        results.push(stats);
+        for pid in &args.pids {
+            memory.push((format!("after {scenario}"), *pid, rss(*pid)));
+        }
+    }
+
+    let checks = if args.check_receipts {
+        eprintln!("checking receipts...");
+        Some(work.check_receipts()?)
+    } else {
+        None
+    };
+
+    report(&args, threads, &limits, &results, &memory, checks.as_ref());
+    if let Some(path) = &args.json {
+        let doc = json_report(&args, threads, &limits, &results, &memory, checks.as_ref());
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)
+            .with_context(|| format!("write {}", path.display()))?;
+    }
+    match checks {
+        Some(c) if !c.ok() => anyhow::bail!("receipt or serial checks failed"),
+        _ => Ok(()),
+    }
+}
+
+/// (VmRSS, VmHWM) in MiB of `pid`, if readable.
+fn rss(pid: u32) -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<f64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb / 1024.0)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// The limit a scenario is compared with, and what it is.
+fn limit_of(s: &Stats, limits: &Limits) -> Option<(f64, &'static str)> {
+    match s.name.as_str() {
+        "enroll" | "licence" | "ocsp" => limits.sign_n.map(|v| (v, "raw HSM sign")),
+        "verify" => Some((limits.verify_ring_n, "raw ECDSA verify")),
+        _ => None,
+    }
+}
+
+fn report(
+    args: &Args,
+    threads: usize,
+    limits: &Limits,
+    results: &[Stats],
+    memory: &[(String, u32, Option<(f64, f64)>)],
+    checks: Option<&workload::Checks>,
+) {
+    println!();
+    println!(
+        "loadgen: {} connection(s) to {} instance(s), {} s per scenario, {threads} cores",
+        args.connections,
+        args.urls.len(),
+        args.duration
+    );
+    println!("raw limits, same run:");
+    match (limits.sign_1, limits.sign_n) {
+        (Some(one), Some(n)) => println!(
+            "  SoftHSM2 ECDSA P-256 sign (same token)  {one:>9.0}/s 1 thread   {n:>9.0}/s {threads} threads"
+        ),
+        _ => println!("  SoftHSM2 sign: not measured (give --module and --pin-file)"),
+    }
+    println!(
+        "  ECDSA P-256 verify, ring                {:>9.0}/s 1 thread   {:>9.0}/s {threads} threads",
+        limits.verify_ring_1, limits.verify_ring_n
+    );
+    println!(
+        "  ECDSA P-256 verify, RustCrypto p256     {:>9.0}/s 1 thread",
+        limits.verify_p256_1
+    );
+    println!();
+    println!(
+        "{:<10} {:>9} {:>7} {:>9} {:>8} {:>8} {:>8} {:>8}  ratio to limit",
+        "scenario", "ok", "failed", "ops/s", "p50 ms", "p90 ms", "p99 ms", "max ms"
+    );
+    for s in results {
+        let ratio = limit_of(s, limits)
+            .map(|(l, what)| format!("{:.3} of {what} ({l:.0}/s)", s.rate() / l))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<10} {:>9} {:>7} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2}  {ratio}",
+            s.name,
+            s.ok,
+            s.failed(),
+            s.rate(),
+            s.ms(0.5),
+            s.ms(0.9),
+            s.ms(0.99),
+            s.ms(1.0),
+        );
+        for (kind, n) in &s.errors {
+            println!("{:<10}   error {kind}: {n}", "");
+        }
+    }
+    for (when, pid, mem) in memory {
+        match mem {
+            Some((rss, hwm)) => {
+                println!("walletd pid {pid} {when}: RSS {rss:.1} MiB, peak {hwm:.1} MiB")
+            }
+            None => println!("walletd pid {pid} {when}: not readable"),
+        }
+    }
+    if let Some(c) = checks {
+        println!(
+            "receipts: {} checked, {} failed; serials: {} issued, {} duplicated; checkpoints: {} verified",
+            c.receipts, c.receipt_failures, c.serials, c.duplicate_serials, c.checkpoints
+        );
+        for f in c.failures.iter().take(10) {
+            println!("  {f}");
+        }
+    }
+}
+
+fn json_report(
+    args: &Args,
+    threads: usize,
+    limits: &Limits,
+    results: &[Stats],
+    memory: &[(String, u32, Option<(f64, f64)>)],
+    checks: Option<&workload::Checks>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "connections": args.connections,
+        "instances": args.urls.len(),
+        "seconds_per_scenario": args.duration,
+        "cores": threads,
+        "limits": {
+            "hsm_sign_1": limits.sign_1,
+            "hsm_sign_n": limits.sign_n,
+            "verify_ring_1": limits.verify_ring_1,
+            "verify_ring_n": limits.verify_ring_n,
+            "verify_p256_1": limits.verify_p256_1,
+        },
+        "scenarios": results.iter().map(|s| serde_json::json!({
+            "name": s.name,
+            "ok": s.ok,
+            "failed": s.failed(),
+            "errors": s.errors,
+            "seconds": s.seconds,
+            "rate": s.rate(),
+            "p50_ms": s.ms(0.5),
+            "p90_ms": s.ms(0.9),
+            "p99_ms": s.ms(0.99),
+            "max_ms": s.ms(1.0),
+            "ratio": limit_of(s, limits).map(|(l, _)| s.rate() / l),
+        })).collect::<Vec<_>>(),
+        "memory": memory.iter().map(|(when, pid, m)| serde_json::json!({
+            "when": when, "pid": pid,
+            "rss_mib": m.map(|x| x.0), "peak_mib": m.map(|x| x.1),
+        })).collect::<Vec<_>>(),
+        "checks": checks.map(|c| serde_json::json!({
+            "receipts": c.receipts, "receipt_failures": c.receipt_failures,
+            "serials": c.serials, "duplicate_serials": c.duplicate_serials,
+            "checkpoints": c.checkpoints,
+        })),
+    })
+}
