@@ -25,7 +25,6 @@ use der::{
     referenced::OwnedToRef,
 };
 use p256::ecdsa::{DerSignature, VerifyingKey};
-use signature::Verifier;
 use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoOwned};
 use x509_cert::request::CertReqInfo;
 
@@ -128,8 +127,9 @@ pub fn verify_csr(input: &[u8]) -> Result<VerifiedCsr, CsrError> {
         .as_bytes()
         .and_then(|bytes| DerSignature::from_bytes(bytes).ok())
         .ok_or(CsrError::BadSignature)?;
-    key.verify(&info_der, &signature)
-        .map_err(|_| CsrError::BadSignature)?;
+    if !crate::ecdsa::verify(&key, &info_der, &signature) {
+        return Err(CsrError::BadSignature);
+    }
 
     let spki = SubjectPublicKeyInfoOwned::from_key(&key)
         .map_err(|e| CsrError::Malformed(format!("public key cannot be re-encoded: {e}")))?;

@@ -20,6 +20,7 @@ mod ca;
 pub mod catalog;
 pub mod crl;
 pub mod csr;
+mod ecdsa;
 mod encoding;
 mod error;
 pub mod holder;

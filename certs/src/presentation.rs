@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use const_oid::AssociatedOid;
 use der::{Decode, Encode, referenced::OwnedToRef};
 use p256::ecdsa::{DerSignature, VerifyingKey};
-use signature::Verifier;
+use sha2::{Digest as _, Sha256};
 use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::{
     Certificate,
@@ -286,6 +286,37 @@ pub fn check_presentation(
     signature_der: &[u8],
     now: SystemTime,
 ) -> PresentationCheck {
+    check_presentation_cached(
+        anchors,
+        None,
+        credentials_der,
+        audience,
+        nonce,
+        issued_at,
+        signature_der,
+        now,
+    )
+}
+
+/// [`check_presentation`], remembering in `cache` every certificate
+/// signature it verified (keyed by the hashes of both certificates, so a
+/// hit is the same fact), so a credential presented again costs no chain
+/// signature check. Validity, names and constraints are checked every time.
+#[must_use]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "check_presentation plus the cache"
+)]
+pub fn check_presentation_cached(
+    anchors: &[TrustAnchor],
+    cache: Option<&SignatureCache>,
+    credentials_der: &[Vec<u8>],
+    audience: &str,
+    nonce: &str,
+    issued_at: &str,
+    signature_der: &[u8],
+    now: SystemTime,
+) -> PresentationCheck {
     let mut check = PresentationCheck {
         credentials: Vec::new(),
         same_holder: false,
@@ -311,7 +342,7 @@ pub fn check_presentation(
     }
 
     let now = whole_seconds(now);
-    let mut verifier = ChainVerifier::new(anchors);
+    let mut verifier = ChainVerifier::new(anchors, cache);
     let mut holders = Vec::with_capacity(credentials_der.len());
     for der in credentials_der {
         let (credential, holder) = verifier.check_credential(der, now);
@@ -361,7 +392,7 @@ pub fn check_presentation(
         issued_at,
         check.credentials.iter().map(|c| c.cert_sha256.clone()),
     );
-    check.holder_signature = key.verify(&message, &signature).is_ok();
+    check.holder_signature = crate::ecdsa::verify(&key, &message, &signature);
     if !check.holder_signature {
         check.errors.push(codes::BAD_HOLDER_SIGNATURE.into());
     }
@@ -467,6 +498,9 @@ fn window_errors(
 /// verdict so a presentation costs one CA signature check per CA used.
 struct ChainVerifier<'a> {
     anchors: &'a [TrustAnchor],
+    cache: Option<&'a SignatureCache>,
+    /// Per anchor index: SHA-256 of its DER, once computed (cache keys).
+    anchor_hashes: Vec<Option<[u8; 32]>>,
     /// Per anchor index: the issuing CA's verdict once computed.
     ca_verdicts: Vec<Option<Result<(), &'static str>>>,
 }
@@ -478,9 +512,11 @@ struct Candidate {
 }
 
 impl<'a> ChainVerifier<'a> {
-    fn new(anchors: &'a [TrustAnchor]) -> Self {
+    fn new(anchors: &'a [TrustAnchor], cache: Option<&'a SignatureCache>) -> Self {
         Self {
             anchors,
+            cache,
+            anchor_hashes: vec![None; anchors.len()],
             ca_verdicts: vec![None; anchors.len()],
         }
     }
@@ -606,7 +642,7 @@ impl<'a> ChainVerifier<'a> {
         if let Err(code) = self.ca_verdict(index) {
             errors.push(code);
         }
-        if let Err(e) = verify_signed_by(cert, ca) {
+        if let Err(e) = self.signed_by(cert, index) {
             errors.push(signature_code(&e, codes::BAD_SIGNATURE));
         }
         let time_errors =
@@ -619,13 +655,48 @@ impl<'a> ChainVerifier<'a> {
         })
     }
 
+    /// SHA-256 of anchor `index`'s DER, computed once.
+    fn anchor_hash(&mut self, index: usize) -> Option<[u8; 32]> {
+        if let Some(Some(h)) = self.anchor_hashes.get(index) {
+            return Some(*h);
+        }
+        let der = self.anchors.get(index)?.certificate.to_der().ok()?;
+        let h: [u8; 32] = Sha256::digest(&der).into();
+        if let Some(slot) = self.anchor_hashes.get_mut(index) {
+            *slot = Some(h);
+        }
+        Some(h)
+    }
+
+    /// [`verify_signed_by`] of `cert` under anchor `index`, through the cache.
+    fn signed_by(&mut self, cert: &Certificate, index: usize) -> Result<(), CertError> {
+        let issuer = &self
+            .anchors
+            .get(index)
+            .ok_or(CertError::IssuerMismatch("no such anchor"))?
+            .certificate;
+        let Some(cache) = self.cache else {
+            return verify_signed_by(cert, issuer);
+        };
+        let (Ok(der), Some(issuer_hash)) = (cert.to_der(), self.anchor_hash(index)) else {
+            return verify_signed_by(cert, issuer);
+        };
+        let key = SignatureCache::key(&der, &issuer_hash);
+        if cache.contains(&key) {
+            return Ok(());
+        }
+        verify_signed_by(cert, issuer)?;
+        cache.insert(key);
+        Ok(())
+    }
+
     /// The verdict on issuing CA anchor `index`, computed once.
     fn ca_verdict(&mut self, index: usize) -> Result<(), &'static str> {
         if let Some(Some(verdict)) = self.ca_verdicts.get(index) {
             return *verdict;
         }
         let verdict = match self.anchors.get(index) {
-            Some(anchor) => issuing_ca_verdict(self.anchors, &anchor.certificate),
+            Some(_) => self.issuing_ca_verdict(index),
             None => Err(codes::UNTRUSTED_ISSUER),
         };
         if let Some(slot) = self.ca_verdicts.get_mut(index) {
@@ -635,36 +706,105 @@ impl<'a> ChainVerifier<'a> {
     }
 }
 
-/// Whether `ca` is a usable issuing CA under one of the root anchors.
-fn issuing_ca_verdict(anchors: &[TrustAnchor], ca: &Certificate) -> Result<(), &'static str> {
-    let tbs = ca.tbs_certificate();
-    let constraints_hold = matches!(
-        tbs.get_extension::<BasicConstraints>(),
-        Ok(Some((_, bc))) if bc.ca && bc.path_len_constraint == Some(0)
-    ) && matches!(
-        tbs.get_extension::<KeyUsage>(),
-        Ok(Some((_, ku))) if ku.key_cert_sign()
-    ) && !has_unknown_critical_extension(ca);
-    if !constraints_hold {
-        return Err(codes::ISSUER_NOT_CA);
-    }
-    let mut roots = anchors
-        .iter()
-        .filter(|a| a.is_root && names_as_issuer(ca, &a.certificate))
-        .peekable();
-    if roots.peek().is_none() {
-        return Err(codes::UNTRUSTED_ROOT);
-    }
-    let mut first_error = None;
-    for root in roots {
-        match verify_signed_by(ca, &root.certificate) {
-            Ok(()) => return Ok(()),
-            Err(e) => {
-                first_error.get_or_insert(signature_code(&e, codes::BAD_CA_SIGNATURE));
+impl ChainVerifier<'_> {
+    /// Whether issuing CA anchor `index` is usable under one of the root anchors.
+    fn issuing_ca_verdict(&mut self, index: usize) -> Result<(), &'static str> {
+        let anchors = self.anchors;
+        let ca = &anchors
+            .get(index)
+            .ok_or(codes::UNTRUSTED_ISSUER)?
+            .certificate;
+        let tbs = ca.tbs_certificate();
+        let constraints_hold = matches!(
+            tbs.get_extension::<BasicConstraints>(),
+            Ok(Some((_, bc))) if bc.ca && bc.path_len_constraint == Some(0)
+        ) && matches!(
+            tbs.get_extension::<KeyUsage>(),
+            Ok(Some((_, ku))) if ku.key_cert_sign()
+        ) && !has_unknown_critical_extension(ca);
+        if !constraints_hold {
+            return Err(codes::ISSUER_NOT_CA);
+        }
+        let roots: Vec<usize> = (0..anchors.len())
+            .filter(|i| {
+                anchors
+                    .get(*i)
+                    .is_some_and(|a| a.is_root && names_as_issuer(ca, &a.certificate))
+            })
+            .collect();
+        if roots.is_empty() {
+            return Err(codes::UNTRUSTED_ROOT);
+        }
+        let mut first_error = None;
+        for root in roots {
+            match self.signed_by(ca, root) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    first_error.get_or_insert(signature_code(&e, codes::BAD_CA_SIGNATURE));
+                }
             }
         }
+        Err(first_error.unwrap_or(codes::BAD_CA_SIGNATURE))
     }
-    Err(first_error.unwrap_or(codes::BAD_CA_SIGNATURE))
+}
+
+/// Certificate signatures known to verify, keyed by SHA-256 over the hashes
+/// of the signed certificate and its issuer's certificate: such a fact
+/// never changes, so a hit needs no ECDSA. Only successes are kept; the
+/// set is bounded and simply emptied when full.
+#[derive(Debug)]
+pub struct SignatureCache {
+    verified: std::sync::Mutex<std::collections::HashSet<[u8; 32]>>,
+    capacity: usize,
+}
+
+impl SignatureCache {
+    /// A cache of at most `capacity` verified links.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            verified: std::sync::Mutex::new(std::collections::HashSet::new()),
+            capacity,
+        }
+    }
+
+    fn key(cert_der: &[u8], issuer_hash: &[u8; 32]) -> [u8; 32] {
+        let cert_hash = Sha256::digest(cert_der);
+        let mut h = Sha256::new();
+        h.update(cert_hash);
+        h.update(issuer_hash);
+        h.finalize().into()
+    }
+
+    fn contains(&self, key: &[u8; 32]) -> bool {
+        self.verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(key)
+    }
+
+    fn insert(&self, key: [u8; 32]) {
+        let mut set = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if set.len() >= self.capacity {
+            set.clear();
+        }
+        set.insert(key);
+    }
+
+    /// Number of links remembered.
+    pub fn len(&self) -> usize {
+        self.verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
+    /// True when nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 #[cfg(test)]
@@ -841,6 +981,41 @@ mod tests {
             signing_input("a", "n", "t", &[]),
             b"onevisit-presentation-v1\na\nn\nt"
         );
+    }
+
+    #[test]
+    fn the_signature_cache_changes_no_verdict() -> TestResult {
+        let (pki, _, credentials, signature) = valid_presentation()?;
+        let anchors = pki.anchors();
+        let cache = SignatureCache::new(1024);
+        let cached = |creds: &[Vec<u8>]| {
+            check_presentation_cached(
+                &anchors,
+                Some(&cache),
+                creds,
+                AUDIENCE,
+                NONCE,
+                ISSUED_AT,
+                &signature,
+                now(),
+            )
+        };
+        let first = cached(&credentials);
+        assert!(first.is_valid(), "{first:#?}");
+        // Two leaves and two issuing CAs.
+        assert_eq!(cache.len(), 4);
+        let again = cached(&credentials);
+        assert!(again.is_valid());
+        assert_eq!(cache.len(), 4);
+        // A tampered credential misses the cache and fails as without it.
+        let tampered = vec![tamper_tbs(&credentials[0])?, credentials[1].clone()];
+        let with = cached(&tampered);
+        let without = check_at(&anchors, &tampered, &signature, now());
+        assert!(!with.is_valid());
+        assert_eq!(with.credentials[0].errors, without.credentials[0].errors);
+        assert!(has(&with.credentials[0].errors, codes::BAD_SIGNATURE));
+        assert_eq!(cache.len(), 4, "failures are not remembered");
+        Ok(())
     }
 
     #[test]

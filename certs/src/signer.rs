@@ -8,7 +8,7 @@
 
 use der::Decode;
 use p256::ecdsa::{DerSignature, VerifyingKey};
-use signature::{Keypair, Signer, Verifier};
+use signature::{Keypair, Signer};
 use spki::{
     DynSignatureAlgorithmIdentifier, SignatureBitStringEncoding, SubjectPublicKeyInfoOwned,
 };
@@ -126,7 +126,8 @@ pub(crate) fn sign_checked<S: CaSigner>(
     key: &VerifyingKey,
 ) -> Result<DerSignature, CertError> {
     let signature: DerSignature = signer.try_sign(tbs_der).map_err(CertError::Signer)?;
-    key.verify(tbs_der, &signature)
-        .map_err(|_| CertError::SignatureSelfCheck)?;
+    if !crate::ecdsa::verify(key, tbs_der, &signature) {
+        return Err(CertError::SignatureSelfCheck);
+    }
     Ok(signature)
 }

@@ -6,7 +6,6 @@
 use const_oid::db::rfc5912::ECDSA_WITH_SHA_256;
 use der::{Encode, referenced::OwnedToRef};
 use p256::ecdsa::{DerSignature, VerifyingKey};
-use signature::Verifier;
 use x509_cert::{
     Certificate,
     ext::pkix::{AuthorityKeyIdentifier, SubjectKeyIdentifier},
@@ -73,8 +72,11 @@ pub fn verify_signed_by(cert: &Certificate, issuer_cert: &Certificate) -> Result
         .and_then(|bytes| DerSignature::from_bytes(bytes).ok())
         .ok_or(CertError::BadSignature)?;
     // Parsing is strict DER, so re-encoding gives back the signed bytes.
-    key.verify(&tbs.to_der()?, &signature)
-        .map_err(|_| CertError::BadSignature)
+    if crate::ecdsa::verify(&key, &tbs.to_der()?, &signature) {
+        Ok(())
+    } else {
+        Err(CertError::BadSignature)
+    }
 }
 
 #[cfg(test)]
