@@ -110,6 +110,8 @@ pub const PING_TIMEOUT: Duration = Duration::from_millis(800);
 pub struct Database {
     pool: Pool<ConnectionManager>,
     backend: Backend,
+    /// Writes waiting for a group commit ([`Database::group_write`]).
+    group: std::sync::Arc<crate::group::GroupQueue>,
 }
 
 impl Database {
@@ -161,7 +163,11 @@ impl Database {
             .error_handler(Box::new(TracingErrorHandler))
             .build_unchecked(manager);
         tracing::info!(%backend, pool_size = options.pool_size, "database ready");
-        Ok(Database { pool, backend })
+        Ok(Database {
+            pool,
+            backend,
+            group: std::sync::Arc::new(crate::group::GroupQueue::new()),
+        })
     }
 
     /// Checks a connection out of the pool, waiting at most the connection
@@ -184,6 +190,21 @@ impl Database {
     /// Which backend the pool talks to.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    pub(crate) fn group_queue(&self) -> &std::sync::Arc<crate::group::GroupQueue> {
+        &self.group
+    }
+
+    /// The same pool without the group-commit queue: what a committer
+    /// thread holds, so the queue (and the thread) ends with the last
+    /// handle the application holds.
+    pub(crate) fn clone_without_queue(&self) -> Database {
+        Database {
+            pool: self.pool.clone(),
+            backend: self.backend,
+            group: std::sync::Arc::new(crate::group::GroupQueue::new()),
+        }
     }
 
     /// Maximum number of pooled connections.

@@ -25,6 +25,7 @@ mod connection;
 pub mod credentials;
 pub mod crls;
 mod error;
+mod group;
 pub mod identities;
 mod ids;
 pub mod intents;

@@ -112,7 +112,76 @@ on_both_backends!(
     ledger_tables,
     crls_by_issuer,
     pool_timeout_is_unavailable,
+    group_writes_commit_together_and_fail_alone,
 );
+
+/// Many threads' writes through one group commit: every success is
+/// visible once its caller returns, a unique violation fails only its own
+/// caller (its savepoint), and nothing of a failed write is left.
+fn group_writes_commit_together_and_fail_alone(f: &Fixture) -> TestResult {
+    let threads = 48;
+    let results: Vec<Result<String, StorageError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let db = f.db.clone();
+                s.spawn(move || {
+                    // Every eighth thread reuses thread 0's name: a duplicate.
+                    let name = if i % 8 == 7 {
+                        "g-0".to_owned()
+                    } else {
+                        format!("g-{i}")
+                    };
+                    let returned = name.clone();
+                    db.group_write(move |c| -> Result<String, StorageError> {
+                        // Two statements: the second fails for duplicates, and
+                        // the first (a unique, valid row) must roll back with it.
+                        staff::insert(
+                            c,
+                            &new_staff(&format!("first-{i}"), StaffRole::Counter, None),
+                        )?;
+                        staff::insert(c, &new_staff(&name, StaffRole::Counter, None))?;
+                        Ok(returned)
+                    })
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(StorageError::InvalidPoolSize(0)))
+            })
+            .collect()
+    });
+    let mut conn = f.db.conn()?;
+    let names: Vec<String> = staff::list(&mut conn)?
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    let mut failed = 0;
+    for (i, r) in results.iter().enumerate() {
+        match r {
+            Ok(name) => {
+                assert!(names.contains(name), "{name} committed");
+                assert!(names.contains(&format!("first-{i}")));
+            }
+            Err(e) => {
+                assert!(i % 8 == 7 || i == 0, "thread {i} failed: {e}");
+                // Name and token hash are both unique; either may be reported.
+                assert!(e.unique_constraint().is_some(), "{e}");
+                assert!(
+                    !names.contains(&format!("first-{i}")),
+                    "savepoint rolled back"
+                );
+                failed += 1;
+            }
+        }
+    }
+    // g-0 was inserted once: by thread 0 or by one of the duplicates.
+    assert_eq!(failed, threads / 8);
+    assert_eq!(names.iter().filter(|n| *n == "g-0").count(), 1);
+    Ok(())
+}
 
 // ---------------------------------------------------------------- builders
 

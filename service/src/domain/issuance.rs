@@ -18,8 +18,9 @@
 //! enrollments of one person (on any number of instances) give one identity.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use certs::catalog::Catalog;
 use certs::holder::{
@@ -132,7 +133,29 @@ pub struct Issuer {
     /// Signers by label: building one asks the token for the public key, which
     /// need not happen per request.
     signers: Mutex<HashMap<String, HsmSigner>>,
+    /// The keys table, re-read at most every [`KEYS_TTL`] and at once when
+    /// an issuance finds its CA retired (a rotation on any instance).
+    keys: Mutex<Option<(Instant, Arc<Vec<Key>>)>>,
+    /// Verification anchors, kept like `keys`.
+    pub(crate) anchors: Mutex<Option<(Instant, Arc<Vec<certs::presentation::TrustAnchor>>)>>,
+    /// The last checkpoint whose signature was checked: (note, size, root).
+    pub(crate) checkpoint: Mutex<Option<(String, u64, ledger::Hash)>>,
+    /// Certificate signatures already verified (presentations).
+    pub(crate) signatures: certs::presentation::SignatureCache,
+    /// Unix second of the last purge of expired challenges.
+    pub(crate) last_purge: AtomicI64,
+    /// Committed upper ledger nodes (inclusion checks of presentations).
+    pub(crate) nodes: super::ledger::NodeCache,
 }
+
+/// How long a snapshot of the keys table (and the anchors made from it) is
+/// used before it is read again. A rotation elsewhere is noticed within
+/// this time, or at once by an issuance whose CA it retired.
+pub(crate) const KEYS_TTL: Duration = Duration::from_secs(1);
+
+/// Verified certificate links remembered for presentations (about 100 bytes
+/// each).
+const SIGNATURE_CACHE: usize = 100_000;
 
 impl std::fmt::Debug for Issuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -151,7 +174,32 @@ impl Issuer {
             catalog,
             public_url: public_url.trim_end_matches('/').to_owned(),
             signers: Mutex::new(HashMap::new()),
+            keys: Mutex::new(None),
+            anchors: Mutex::new(None),
+            checkpoint: Mutex::new(None),
+            signatures: certs::presentation::SignatureCache::new(SIGNATURE_CACHE),
+            last_purge: AtomicI64::new(0),
+            nodes: super::ledger::NodeCache::default(),
         }
+    }
+
+    /// The keys table, from a snapshot at most [`KEYS_TTL`] old.
+    pub(crate) fn keys_snapshot(&self) -> Result<Arc<Vec<Key>>, DomainError> {
+        let mut cached = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, keys)) = cached.as_ref()
+            && at.elapsed() < KEYS_TTL
+        {
+            return Ok(Arc::clone(keys));
+        }
+        let keys = Arc::new(keys::list_all(&mut *self.db.conn()?)?);
+        *cached = Some((Instant::now(), Arc::clone(&keys)));
+        Ok(keys)
+    }
+
+    /// Drops the key and anchor snapshots (a key was rotated).
+    pub(crate) fn forget_keys(&self) {
+        *self.keys.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        *self.anchors.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
     /// The licence catalog.
@@ -187,17 +235,20 @@ impl Issuer {
     }
 
     fn active_key(&self, purpose: KeyPurpose) -> Result<Key, DomainError> {
-        let mut conn = self.db.conn()?;
-        keys::active(&mut conn, purpose)?.ok_or_else(|| {
-            DomainError::Inconsistent(format!("no active {purpose} key; run walletctl init"))
-        })
+        self.keys_snapshot()?
+            .iter()
+            .find(|k| k.purpose == purpose && k.state == KeyState::Active)
+            .cloned()
+            .ok_or_else(|| {
+                DomainError::Inconsistent(format!("no active {purpose} key; run walletctl init"))
+            })
     }
 
     fn active_ca(&self, purpose: KeyPurpose) -> Result<ActiveCa, DomainError> {
         // One read for the CA and its root: a root rollover may commit
         // between two reads, and the chain must be the one that certified
         // this very CA certificate.
-        let all = keys::list_all(&mut *self.db.conn()?)?;
+        let all = self.keys_snapshot()?;
         let key = all
             .iter()
             .find(|k| k.purpose == purpose && k.state == KeyState::Active)
@@ -242,7 +293,7 @@ impl Issuer {
         req: &EnrollRequest,
         now: SystemTime,
     ) -> Result<Issued, DomainError> {
-        retry_rotated(|| self.enroll_once(officer, req, now))
+        self.retry_rotated(|| self.enroll_once(officer, req, now))
     }
 
     fn enroll_once(
@@ -262,40 +313,37 @@ impl Issuer {
         let identity_id = new_identity_id()?;
         let (serial, serial_hex) = new_serial()?;
 
-        // Claim the person and reserve the serial, together.
-        let mut conn = self.db.conn()?;
-        let claimed =
-            write_transaction(&mut conn, |c| -> Result<Result<(), String>, StorageError> {
-                if let Some(existing) = identities::active_by_dedup_hmac(c, &dedup_hmac)? {
+        // Claim the person and reserve the serial, together (in a group
+        // commit with other requests' writes).
+        let identity = NewIdentity {
+            id: identity_id.clone(),
+            dedup_hmac: dedup_hmac.clone(),
+            full_name: full_name.clone(),
+            birth_date: format!(
+                "{:04}-{:02}-{:02}",
+                birth_date.year, birth_date.month, birth_date.day
+            ),
+            address,
+            created_at: unix(now),
+            created_by: officer.id,
+        };
+        let intent = self.intent(
+            &serial_hex,
+            &identity_id,
+            CredentialKind::Identity,
+            None,
+            &ca.key_id,
+            officer,
+            now,
+        );
+        let claimed = self
+            .db
+            .group_write(move |c| -> Result<Result<(), String>, StorageError> {
+                if let Some(existing) = identities::active_by_dedup_hmac(c, &identity.dedup_hmac)? {
                     return Ok(Err(existing.id.to_string()));
                 }
-                identities::insert(
-                    c,
-                    &NewIdentity {
-                        id: identity_id.clone(),
-                        dedup_hmac: dedup_hmac.clone(),
-                        full_name: full_name.clone(),
-                        birth_date: format!(
-                            "{:04}-{:02}-{:02}",
-                            birth_date.year, birth_date.month, birth_date.day
-                        ),
-                        address: address.clone(),
-                        created_at: unix(now),
-                        created_by: officer.id,
-                    },
-                )?;
-                intents::insert(
-                    c,
-                    &self.intent(
-                        &serial_hex,
-                        &identity_id,
-                        CredentialKind::Identity,
-                        None,
-                        &ca.key_id,
-                        officer,
-                        now,
-                    ),
-                )?;
+                identities::insert(c, &identity)?;
+                intents::insert(c, &intent)?;
                 Ok(Ok(()))
             });
         let existing = match claimed {
@@ -307,17 +355,17 @@ impl Issuer {
             {
                 // The winner may have been abandoned since: then there is
                 // nobody to name, and a retry will succeed.
-                let existing = identities::active_by_dedup_hmac(&mut conn, &dedup_hmac)?
-                    .ok_or_else(|| {
-                        DomainError::Unavailable(
-                            "a concurrent enrollment of this person was abandoned".into(),
-                        )
-                    })?;
+                let existing =
+                    identities::active_by_dedup_hmac(&mut *self.db.conn()?, &dedup_hmac)?
+                        .ok_or_else(|| {
+                            DomainError::Unavailable(
+                                "a concurrent enrollment of this person was abandoned".into(),
+                            )
+                        })?;
                 Some(existing.id.to_string())
             }
             Err(e) => return Err(e.into()),
         };
-        drop(conn);
         if let Some(existing) = existing {
             return Err(DomainError::Conflict {
                 kind: "identity-exists",
@@ -354,7 +402,7 @@ impl Issuer {
         order: &LicenceOrder,
         now: SystemTime,
     ) -> Result<Issued, DomainError> {
-        retry_rotated(|| self.issue_licence_once(officer, identity_id, order, now))
+        self.retry_rotated(|| self.issue_licence_once(officer, identity_id, order, now))
     }
 
     fn issue_licence_once(
@@ -404,7 +452,6 @@ impl Issuer {
                 ty.number_prefix,
                 u64::from_be_bytes(crate::random::bytes::<8>()?) % 10_000_000_000
             );
-            let mut conn = self.db.conn()?;
             let intent = self.intent(
                 &serial_hex,
                 &identity.id,
@@ -414,7 +461,7 @@ impl Issuer {
                 officer,
                 now,
             );
-            match intents::insert(&mut conn, &intent) {
+            match self.db.group_write(move |c| intents::insert(c, &intent)) {
                 Ok(_) => {
                     reserved = Some((serial, serial_hex, number));
                     break;
@@ -467,7 +514,7 @@ impl Issuer {
         csr: &str,
         now: SystemTime,
     ) -> Result<Issued, DomainError> {
-        retry_rotated(|| self.reissue_once(officer, identity_id, csr, now))
+        self.retry_rotated(|| self.reissue_once(officer, identity_id, csr, now))
     }
 
     fn reissue_once(
@@ -484,21 +531,16 @@ impl Issuer {
         let birth_date = BirthDate::parse(&identity.birth_date)?;
         let ca = self.active_ca(KeyPurpose::IdentityCa)?;
         let (serial, serial_hex) = new_serial()?;
-        {
-            let mut conn = self.db.conn()?;
-            intents::insert(
-                &mut conn,
-                &self.intent(
-                    &serial_hex,
-                    &identity.id,
-                    CredentialKind::Identity,
-                    None,
-                    &ca.key_id,
-                    officer,
-                    now,
-                ),
-            )?;
-        }
+        let intent = self.intent(
+            &serial_hex,
+            &identity.id,
+            CredentialKind::Identity,
+            None,
+            &ca.key_id,
+            officer,
+            now,
+        );
+        self.db.group_write(move |c| intents::insert(c, &intent))?;
         let signed = self.sign_identity(&ca, subject, birth_date, holder_spki, serial, now);
         self.complete(
             signed,
@@ -512,6 +554,25 @@ impl Issuer {
             Abandon::IntentOnly,
             Some("superseded"),
         )
+    }
+
+    /// Runs an issuance again, with fresh keys, when the issuing key was
+    /// rotated under it (at most a few times: rotations are rare and each
+    /// takes a moment).
+    fn retry_rotated<T>(
+        &self,
+        mut issue: impl FnMut() -> Result<T, DomainError>,
+    ) -> Result<T, DomainError> {
+        let mut attempts = 0;
+        loop {
+            match issue() {
+                Err(DomainError::IssuerRotated) if attempts < 3 => {
+                    attempts += 1;
+                    self.forget_keys();
+                }
+                other => return other,
+            }
+        }
     }
 
     /// The identity and its credentials.
@@ -627,74 +688,76 @@ impl Issuer {
         let stored = signed.and_then(|cert| {
             let der = certs::to_der(&cert)?;
             let (not_before, not_after) = certs::validity_unix(&cert);
-            let mut conn = self.db.conn()?;
             let cert_sha256 = hex::encode(Sha256::digest(&der));
-            let completed = write_transaction(
-                &mut conn,
-                |c| -> Result<Option<ledger::Hash>, DomainError> {
-                    // A certificate of a key retired meanwhile is never
-                    // stored or handed out: the caller retries with the new
-                    // key. Read under a lock the retirement waits for, so
-                    // every certificate of a key is stored before its
-                    // retirement commits or not at all.
-                    if !keys::is_active_locked(c, &ca.key_id)? {
-                        return Err(DomainError::IssuerRotated);
-                    }
-                    // First, so a certificate whose intent was already resolved
-                    // elsewhere (start-up resolution on another instance) writes
-                    // nothing and is never handed out.
-                    if !intents::resolve(c, serial, IntentState::Completed, unix(now))? {
-                        return Ok(None);
-                    }
-                    if let Some(reason) = supersede {
-                        // Serialise concurrent reissues of one person: the
-                        // second then sees (and supersedes) the first's
-                        // certificate instead of both staying good.
-                        identities::lock(c, identity_id)?;
-                        for old in credentials::for_identity(c, identity_id)? {
-                            if old.kind == CredentialKind::Identity
-                                && old.status == CredentialStatus::Good
-                                && credentials::revoke(c, &old.serial, Some(reason), unix(now))?
-                            {
-                                super::ledger::enqueue(
-                                    c,
-                                    &Entry::Revocation {
-                                        at: unix(now),
-                                        reason: reason.to_owned(),
-                                        serial: old.serial.to_string(),
-                                    },
-                                    now,
-                                )?;
+            let entry = Entry::Issuance {
+                at: unix(now),
+                cert_sha256: cert_sha256.clone(),
+                issuer_key_id: ca.key_id.to_string(),
+                kind: kind.to_string(),
+                serial: serial.to_string(),
+            };
+            let row = NewCredential {
+                serial: serial.clone(),
+                identity_id: identity_id.clone(),
+                kind,
+                license_type: licence.as_ref().map(|(t, _)| t.clone()),
+                license_number: licence.as_ref().map(|(_, n)| n.clone()),
+                issuer_key_id: ca.key_id.clone(),
+                cert_sha256,
+                certificate: der.clone(),
+                not_before,
+                not_after,
+                created_at: unix(now),
+                created_by: officer.id,
+            };
+            let supersede = supersede.map(str::to_owned);
+            let completed =
+                self.db
+                    .group_write(move |c| -> Result<Option<ledger::Hash>, DomainError> {
+                        // A certificate of a key retired meanwhile is never
+                        // stored or handed out: the caller retries with the new
+                        // key. Read under a lock the retirement waits for, so
+                        // every certificate of a key is stored before its
+                        // retirement commits or not at all.
+                        if !keys::is_active_locked(c, &row.issuer_key_id)? {
+                            return Err(DomainError::IssuerRotated);
+                        }
+                        // First, so a certificate whose intent was already resolved
+                        // elsewhere (start-up resolution on another instance) writes
+                        // nothing and is never handed out.
+                        if !intents::resolve(c, &row.serial, IntentState::Completed, unix(now))? {
+                            return Ok(None);
+                        }
+                        if let Some(reason) = supersede {
+                            // Serialise concurrent reissues of one person: the
+                            // second then sees (and supersedes) the first's
+                            // certificate instead of both staying good.
+                            identities::lock(c, &row.identity_id)?;
+                            for old in credentials::for_identity(c, &row.identity_id)? {
+                                if old.kind == CredentialKind::Identity
+                                    && old.status == CredentialStatus::Good
+                                    && credentials::revoke(
+                                        c,
+                                        &old.serial,
+                                        Some(&reason),
+                                        unix(now),
+                                    )?
+                                {
+                                    super::ledger::enqueue(
+                                        c,
+                                        &Entry::Revocation {
+                                            at: unix(now),
+                                            reason: reason.clone(),
+                                            serial: old.serial.to_string(),
+                                        },
+                                        now,
+                                    )?;
+                                }
                             }
                         }
-                    }
-                    credentials::insert(
-                        c,
-                        &NewCredential {
-                            serial: serial.clone(),
-                            identity_id: identity_id.clone(),
-                            kind,
-                            license_type: licence.as_ref().map(|(t, _)| t.clone()),
-                            license_number: licence.as_ref().map(|(_, n)| n.clone()),
-                            issuer_key_id: ca.key_id.clone(),
-                            cert_sha256: cert_sha256.clone(),
-                            certificate: der.clone(),
-                            not_before,
-                            not_after,
-                            created_at: unix(now),
-                            created_by: officer.id,
-                        },
-                    )?;
-                    let entry = Entry::Issuance {
-                        at: unix(now),
-                        cert_sha256: cert_sha256.clone(),
-                        issuer_key_id: ca.key_id.to_string(),
-                        kind: kind.to_string(),
-                        serial: serial.to_string(),
-                    };
-                    Ok(Some(super::ledger::enqueue(c, &entry, now)?))
-                },
-            )?;
+                        credentials::insert(c, &row)?;
+                        Ok(Some(super::ledger::enqueue(c, &entry, now)?))
+                    })?;
             let Some(leaf_hash) = completed else {
                 return Err(DomainError::Inconsistent(format!(
                     "intent {serial} was resolved while signing"
@@ -783,18 +846,6 @@ impl Issuer {
             subject,
             cert.tbs_certificate().subject_public_key_info().clone(),
         ))
-    }
-}
-
-/// Runs an issuance again when the issuing key was rotated under it (at
-/// most a few times: rotations are rare and each takes a moment).
-fn retry_rotated<T>(mut issue: impl FnMut() -> Result<T, DomainError>) -> Result<T, DomainError> {
-    let mut attempts = 0;
-    loop {
-        match issue() {
-            Err(DomainError::IssuerRotated) if attempts < 3 => attempts += 1,
-            other => return other,
-        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! built from stored subtree hashes with O(log n) reads.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -49,15 +50,35 @@ pub fn enqueue(
 /// Subtree hashes read from the database inside the current transaction.
 pub(crate) struct DbStore<'a> {
     conn: RefCell<&'a mut DbConnection>,
+    /// Committed upper nodes; `None` inside the sequencer's own transaction,
+    /// whose new nodes may still roll back.
+    cache: Option<&'a NodeCache>,
 }
+
+/// Hashes of complete subtrees of at least 2^[`NODE_CACHE_MIN_LEVEL`]
+/// leaves, as committed: such a node never changes once written, and every
+/// proof reads the same few of them, so proofs need about a third of the
+/// reads. At 1,000,000 leaves that is about 31,000 nodes (a few MB).
+#[derive(Debug, Default)]
+pub(crate) struct NodeCache {
+    nodes: Mutex<HashMap<(u8, u64), Hash>>,
+}
+
+/// Lowest level kept in a [`NodeCache`].
+const NODE_CACHE_MIN_LEVEL: u8 = 6;
+/// Most nodes kept; emptied when full (enough for 10 million leaves).
+const NODE_CACHE_MAX: usize = 400_000;
 
 /// The name the rest of the domain uses for [`DbStore`].
 pub(crate) type DbNodes<'a> = DbStore<'a>;
 
 impl<'a> DbStore<'a> {
-    /// Reads nodes through `conn`.
-    pub(crate) fn new(conn: RefCell<&'a mut DbConnection>) -> Self {
-        Self { conn }
+    /// Reads committed nodes through `conn`, upper ones through `cache`.
+    pub(crate) fn new(conn: RefCell<&'a mut DbConnection>, cache: &'a NodeCache) -> Self {
+        Self {
+            conn,
+            cache: Some(cache),
+        }
     }
 }
 
@@ -82,13 +103,31 @@ impl HashStore for DbStore<'_> {
     type Error = StoreError;
 
     fn node(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
+        let cache = self.cache.filter(|_| level >= NODE_CACHE_MIN_LEVEL);
+        if let Some(c) = cache
+            && let Some(h) = c
+                .nodes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&(level, index))
+        {
+            return Ok(*h);
+        }
         let idx = i64::try_from(index).map_err(|_| StoreError::Missing { level, index })?;
         let mut conn = self.conn.borrow_mut();
         let bytes = store::node(&mut conn, i32::from(level), idx)?
             .ok_or(StoreError::Missing { level, index })?;
-        bytes
+        let hash: Hash = bytes
             .try_into()
-            .map_err(|_| StoreError::Missing { level, index })
+            .map_err(|_| StoreError::Missing { level, index })?;
+        if let Some(c) = cache {
+            let mut nodes = c.nodes.lock().unwrap_or_else(PoisonError::into_inner);
+            if nodes.len() >= NODE_CACHE_MAX {
+                nodes.clear();
+            }
+            nodes.insert((level, index), hash);
+        }
+        Ok(hash)
     }
 }
 
@@ -156,6 +195,44 @@ pub struct Ledger {
     integrated: (Mutex<u64>, Condvar),
     /// Set when an entry is queued; the sequencer thread waits on it.
     wake: (Mutex<bool>, Condvar),
+    /// Receipts of the entries this process integrated, made by the
+    /// sequencer from the batch it just wrote (no database reads per
+    /// waiter), kept until taken or [`RECEIPT_KEEP`] old.
+    receipts: Mutex<HashMap<Hash, (Instant, Receipt)>>,
+    /// Committed upper subtree hashes (proofs and receipts).
+    nodes: NodeCache,
+}
+
+/// An integrated batch: the new tree size and each new entry's receipt.
+type Batch = (u64, Vec<(Hash, Receipt)>);
+
+/// How long an integrated entry's receipt waits in memory for its request
+/// (it is normally taken within milliseconds; entries queued by another
+/// instance are never taken here, so this bounds the memory they hold).
+const RECEIPT_KEEP: Duration = Duration::from_secs(5);
+
+/// Subtree hashes for the receipts of one batch: the nodes the batch just
+/// made, then older nodes read once from the database.
+struct BatchStore<'a, 'c> {
+    new: HashMap<(u8, u64), Hash>,
+    read: RefCell<HashMap<(u8, u64), Hash>>,
+    db: &'a DbStore<'c>,
+}
+
+impl HashStore for BatchStore<'_, '_> {
+    type Error = StoreError;
+
+    fn node(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
+        if let Some(h) = self.new.get(&(level, index)) {
+            return Ok(*h);
+        }
+        if let Some(h) = self.read.borrow().get(&(level, index)) {
+            return Ok(*h);
+        }
+        let h = self.db.node(level, index)?;
+        self.read.borrow_mut().insert((level, index), h);
+        Ok(h)
+    }
 }
 
 impl std::fmt::Debug for Ledger {
@@ -176,6 +253,8 @@ impl Ledger {
             config,
             integrated: (Mutex::new(0), Condvar::new()),
             wake: (Mutex::new(false), Condvar::new()),
+            receipts: Mutex::new(HashMap::new()),
+            nodes: NodeCache::default(),
         }
     }
 
@@ -197,7 +276,7 @@ impl Ledger {
     pub fn integrate(&self, now: SystemTime) -> Result<Option<u64>, DomainError> {
         let limit = i64::try_from(self.config.batch_max).unwrap_or(i64::MAX);
         let mut conn = self.db.conn()?;
-        let result = write_transaction(&mut conn, |c| -> Result<Option<u64>, DomainError> {
+        let result = write_transaction(&mut conn, |c| -> Result<Option<Batch>, DomainError> {
             store::lock_sequencer(c)?;
             let queued = store::queued(c, limit)?;
             if queued.is_empty() {
@@ -248,9 +327,12 @@ impl Ledger {
             let new_nodes = {
                 let s = DbStore {
                     conn: RefCell::new(&mut *c),
+                    cache: None,
                 };
                 tree::append(&s, old_size, &hashes).map_err(tree_error)?
             };
+            let made: HashMap<(u8, u64), Hash> =
+                new_nodes.iter().map(|(l, i, h)| ((*l, *i), *h)).collect();
             let nodes: Vec<LedgerNode> = new_nodes
                 .into_iter()
                 .map(|(level, index, hash)| LedgerNode {
@@ -264,11 +346,24 @@ impl Ledger {
             let ids: Vec<i64> = queued.iter().map(|q| q.id).collect();
             store::dequeue(c, &ids)?;
             let new_size = old_size + queued.len() as u64;
-            let root = {
-                let s = DbStore {
+            // The root and every new entry's inclusion proof, from the
+            // nodes just made plus a few older ones read once.
+            let (root, proofs) = {
+                // Uncached: this transaction's new nodes may still roll back.
+                let db = DbStore {
                     conn: RefCell::new(&mut *c),
+                    cache: None,
                 };
-                tree::root(&s, new_size).map_err(tree_error)?
+                let s = BatchStore {
+                    new: made,
+                    read: RefCell::new(HashMap::new()),
+                    db: &db,
+                };
+                let root = tree::root(&s, new_size).map_err(tree_error)?;
+                let proofs = (old_size..new_size)
+                    .map(|i| tree::inclusion_proof(&s, i, new_size).map_err(tree_error))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (root, proofs)
             };
             let body = Checkpoint {
                 origin: self.origin.clone(),
@@ -300,24 +395,52 @@ impl Ledger {
                     ))
                 })?;
             }
+            let note_text = note.to_text();
             store::insert_checkpoint(
                 c,
                 &store::Checkpoint {
                     tree_size: i64::try_from(new_size).unwrap_or(i64::MAX),
                     root_hash: root.to_vec(),
-                    note: note.to_text(),
+                    note: note_text.clone(),
                     key_id: key.key_id.clone(),
                     signed_at: unix(now),
                 },
             )?;
-            Ok(Some(new_size))
+            let receipts = hashes
+                .iter()
+                .zip(proofs)
+                .zip(old_size..)
+                .map(|((h, proof), index)| {
+                    (
+                        *h,
+                        Receipt {
+                            leaf_index: index,
+                            tree_size: new_size,
+                            inclusion_proof: b64_all(&proof),
+                            checkpoint: note_text.clone(),
+                        },
+                    )
+                })
+                .collect();
+            Ok(Some((new_size, receipts)))
         });
-        if let Ok(Some(size)) = &result {
-            let (lock, cv) = &self.integrated;
-            *lock.lock().unwrap_or_else(PoisonError::into_inner) = *size;
-            cv.notify_all();
+        // Published only after the commit: a receipt is for a durable leaf.
+        match result {
+            Ok(Some((size, receipts))) => {
+                {
+                    let mut held = self.receipts.lock().unwrap_or_else(PoisonError::into_inner);
+                    let at = Instant::now();
+                    held.retain(|_, (t, _)| at.duration_since(*t) < RECEIPT_KEEP);
+                    held.extend(receipts.into_iter().map(|(h, r)| (h, (at, r))));
+                }
+                let (lock, cv) = &self.integrated;
+                *lock.lock().unwrap_or_else(PoisonError::into_inner) = size;
+                cv.notify_all();
+                Ok(Some(size))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
         }
-        result
     }
 
     /// The sequencer loop: integrates whenever woken (or every `idle` to pick
@@ -384,6 +507,14 @@ impl Ledger {
     }
 
     fn try_receipt(&self, leaf_hash: &Hash) -> Result<Option<Receipt>, DomainError> {
+        if let Some((_, r)) = self
+            .receipts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(leaf_hash)
+        {
+            return Ok(Some(r));
+        }
         let mut conn = self.db.conn()?;
         let Some(leaf) = store::leaf_by_hash(&mut conn, leaf_hash)? else {
             return Ok(None);
@@ -398,6 +529,7 @@ impl Ledger {
         }
         let s = DbStore {
             conn: RefCell::new(&mut *conn),
+            cache: Some(&self.nodes),
         };
         let proof = tree::inclusion_proof(&s, index, size).map_err(tree_error)?;
         Ok(Some(Receipt {
@@ -451,6 +583,7 @@ impl Ledger {
         }
         let s = DbStore {
             conn: RefCell::new(&mut *conn),
+            cache: Some(&self.nodes),
         };
         let proof = tree::inclusion_proof(&s, index, size).map_err(tree_error)?;
         Ok((index, size, b64_all(&proof)))
@@ -466,6 +599,7 @@ impl Ledger {
         }
         let s = DbStore {
             conn: RefCell::new(&mut *conn),
+            cache: Some(&self.nodes),
         };
         let proof = tree::consistency_proof(&s, first, second).map_err(tree_error)?;
         Ok(b64_all(&proof))

@@ -131,19 +131,27 @@ impl Issuer {
         }
         let nonce = URL_SAFE_NO_PAD.encode(crate::random::bytes::<32>()?);
         let expires = now + CHALLENGE_TTL;
-        let mut conn = self.db().conn()?;
-        challenges::insert(
-            &mut conn,
-            &NewChallenge {
-                nonce: nonce.clone(),
-                audience: audience.to_owned(),
-                created_by: counter.id,
-                created_at: unix(now),
-                expires_at: unix(expires),
-            },
-        )?;
-        // Housekeeping; a failure here must not fail the request.
-        let _ = challenges::purge_expired(&mut conn, unix(now) - 86_400);
+        let row = NewChallenge {
+            nonce: nonce.clone(),
+            audience: audience.to_owned(),
+            created_by: counter.id,
+            created_at: unix(now),
+            expires_at: unix(expires),
+        };
+        // Housekeeping at most once a minute per process, not per request;
+        // a failure here must not fail the request.
+        let purge = self.purge_due(now);
+        self.db()
+            .group_write(move |c| -> Result<(), schema::StorageError> {
+                challenges::insert(c, &row)?;
+                if purge {
+                    // In its own savepoint: a failed purge keeps the challenge.
+                    let _ = schema::write_transaction(c, |c| {
+                        challenges::purge_expired(c, unix(now) - 86_400)
+                    });
+                }
+                Ok(())
+            })?;
         Ok(Challenge {
             nonce,
             expires_at: rfc3339(unix(expires)),
@@ -160,16 +168,25 @@ impl Issuer {
         now: SystemTime,
     ) -> Result<VerifyResult, DomainError> {
         let mut conn = self.db().conn()?;
-        let anchors = super::trust::anchors(&mut conn)?;
-        let pure = presentation::check_presentation(
-            &anchors,
-            &p.credentials,
-            &p.audience,
-            &p.nonce,
-            &p.issued_at,
-            &p.signature,
-            now,
-        );
+        let check = |anchors: &[presentation::TrustAnchor]| {
+            presentation::check_presentation_cached(
+                anchors,
+                Some(&self.signatures),
+                &p.credentials,
+                &p.audience,
+                &p.nonce,
+                &p.issued_at,
+                &p.signature,
+                now,
+            )
+        };
+        let (anchors, cached) = self.anchors(&mut conn, false)?;
+        let mut pure = check(&anchors);
+        // A CA certified since the snapshot (a rotation on another
+        // instance) is not in it yet: look again before saying no.
+        if cached && !pure.credentials.iter().all(|c| c.chain_ok) {
+            pure = check(&self.anchors(&mut conn, true)?.0);
+        }
         let mut errors = pure.errors.clone();
         let latest = self.latest_verified_checkpoint(&mut conn)?;
 
@@ -232,11 +249,17 @@ impl Issuer {
             });
         }
 
+        // The committer needs a pooled connection: never wait for it
+        // while holding one.
+        drop(conn);
         // The nonce last, consumed atomically so a replay is refused; and
         // only by a presentation whose holder signature (which covers the
         // nonce) verifies, so a bystander who saw the nonce cannot burn it.
         let (nonce_ok, audience_ok) = if pure.holder_signature && pure.same_holder {
-            let nonce = challenges::consume(&mut conn, &p.nonce, &p.audience, counter, unix(now))?;
+            let (n, a) = (p.nonce.clone(), p.audience.clone());
+            let nonce = self
+                .db()
+                .group_write(move |c| challenges::consume(c, &n, &a, counter, unix(now)))?;
             if !matches!(nonce, Consumed::Fresh | Consumed::WrongAudience) {
                 errors.push(format!("nonce-{}", format!("{nonce:?}").to_lowercase()));
             }
@@ -300,8 +323,43 @@ impl Issuer {
         })
     }
 
+    /// Verification anchors from a snapshot at most `KEYS_TTL` old (or
+    /// fresh), and whether they came from the snapshot.
+    fn anchors(
+        &self,
+        conn: &mut schema::DbConnection,
+        fresh: bool,
+    ) -> Result<(std::sync::Arc<Vec<presentation::TrustAnchor>>, bool), DomainError> {
+        let mut cached = self
+            .anchors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !fresh
+            && let Some((at, anchors)) = cached.as_ref()
+            && at.elapsed() < super::issuance::KEYS_TTL
+        {
+            return Ok((std::sync::Arc::clone(anchors), true));
+        }
+        let anchors = std::sync::Arc::new(super::trust::anchors(conn)?);
+        *cached = Some((std::time::Instant::now(), std::sync::Arc::clone(&anchors)));
+        Ok((anchors, false))
+    }
+
+    /// Whether expired challenges are due to be purged (once a minute).
+    fn purge_due(&self, now: SystemTime) -> bool {
+        use std::sync::atomic::Ordering;
+        let now = unix(now);
+        let last = self.last_purge.load(Ordering::Relaxed);
+        now - last >= 60
+            && self
+                .last_purge
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
     /// The latest checkpoint's size and root, after checking its signature
     /// with a ledger key: a proof is only worth a checkpoint we can vouch for.
+    /// The signature of a checkpoint already checked is not checked again.
     fn latest_verified_checkpoint(
         &self,
         conn: &mut schema::DbConnection,
@@ -309,6 +367,15 @@ impl Issuer {
         let Some(cp) = store::latest_checkpoint(conn)? else {
             return Ok(None);
         };
+        if let Some((note, size, root)) = self
+            .checkpoint
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            && *note == cp.note
+        {
+            return Ok(Some((*size, *root)));
+        }
         let note = SignedNote::parse(&cp.note)
             .map_err(|e| DomainError::Inconsistent(format!("stored checkpoint: {e}")))?;
         let body = NoteBody::parse_body(&note.text)
@@ -323,6 +390,11 @@ impl Issuer {
                 "the latest checkpoint is not signed by a ledger key".into(),
             ));
         }
+        *self
+            .checkpoint
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((cp.note, body.size, body.root));
         Ok(Some((body.size, body.root)))
     }
 
@@ -347,7 +419,7 @@ impl Issuer {
             });
         }
         let proof = {
-            let s = super::ledger::DbNodes::new(RefCell::new(&mut *conn));
+            let s = super::ledger::DbNodes::new(RefCell::new(&mut *conn), &self.nodes);
             ledger::tree::inclusion_proof(&s, index, size)
                 .map_err(|e| DomainError::Inconsistent(format!("ledger proof: {e}")))?
         };

@@ -156,6 +156,9 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// When, which process, and its (resident, peak resident) MiB if readable.
+type Memory = (String, u32, Option<(f64, f64)>);
+
 /// (VmRSS, VmHWM) in MiB of `pid`, if readable.
 fn rss(pid: u32) -> Option<(f64, f64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -181,7 +184,7 @@ fn report(
     threads: usize,
     limits: &Limits,
     results: &[Stats],
-    memory: &[(String, u32, Option<(f64, f64)>)],
+    memory: &[Memory],
     checks: Option<&workload::Checks>,
 ) {
     println!();
@@ -254,7 +257,7 @@ fn json_report(
     threads: usize,
     limits: &Limits,
     results: &[Stats],
-    memory: &[(String, u32, Option<(f64, f64)>)],
+    memory: &[Memory],
     checks: Option<&workload::Checks>,
 ) -> serde_json::Value {
     serde_json::json!({

@@ -492,7 +492,7 @@ impl Workload {
             .context("ledger keys")?
             .iter()
             .filter_map(|k| k["public_key_pem"].as_str())
-            .filter_map(|pem| pem_body(pem))
+            .filter_map(pem_body)
             .collect();
         let mut checks = Checks::default();
         let mut serials = HashSet::new();

@@ -1,0 +1,194 @@
+//! Group commit: write transactions of many concurrent callers run as
+//! savepoints inside one database transaction, so one commit (one fsync on
+//! SQLite, one commit round trip and WAL flush on PostgreSQL) covers a whole
+//! batch. Each caller blocks until the shared COMMIT is durable and only
+//! then gets its own result, so nothing is reported done before it is.
+//!
+//! A caller's failure rolls back its savepoint only: the others in the batch
+//! are unaffected. A failed COMMIT fails every caller of that batch with
+//! [`StorageError::Unavailable`]. Batches form by themselves: while one
+//! commit is being flushed, the next callers queue up.
+
+use std::collections::VecDeque;
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use diesel::Connection as _;
+
+use crate::connection::{Database, DbConnection, write_transaction};
+use crate::error::StorageError;
+
+/// Most callers in one batch: bounds the time one COMMIT makes anyone wait.
+const MAX_BATCH: usize = 256;
+
+/// A queued write: runs inside the batch's transaction, then learns whether
+/// the batch committed.
+trait Job: Send {
+    fn run(&mut self, conn: &mut DbConnection);
+    fn finish(self: Box<Self>, committed: Result<(), &str>);
+}
+
+struct Typed<F, T, E> {
+    work: Option<F>,
+    result: Option<Result<T, E>>,
+    reply: mpsc::SyncSender<Result<T, E>>,
+}
+
+impl<F, T, E> Job for Typed<F, T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E> + Send,
+    T: Send,
+    E: From<StorageError> + From<diesel::result::Error> + Send,
+{
+    fn run(&mut self, conn: &mut DbConnection) {
+        if let Some(work) = self.work.take() {
+            // Inside the batch's transaction this is a savepoint.
+            self.result = Some(conn.transaction(work));
+        }
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), &str>) {
+        let result = match (committed, self.result) {
+            (Err(why), None) => Err(unavailable(why).into()),
+            (Ok(()), None) => Err(unavailable("the batch ended before this write ran").into()),
+            (Ok(()), Some(r)) => r,
+            // Its own failure stands (its savepoint was rolled back anyway).
+            (Err(_), Some(Err(e))) => Err(e),
+            (Err(why), Some(Ok(_))) => Err(unavailable(why).into()),
+        };
+        // The caller may have gone (it never does: it blocks on this).
+        let _ = self.reply.send(result);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("group commit failed: {0}")]
+struct GroupCommitFailed(String);
+
+fn unavailable(why: &str) -> StorageError {
+    StorageError::Unavailable(Box::new(GroupCommitFailed(why.to_owned())))
+}
+
+/// The queue shared by a [`Database`]'s clones and its committer threads.
+pub(crate) struct GroupQueue {
+    jobs: Mutex<VecDeque<Box<dyn Job>>>,
+    ready: Condvar,
+    started: std::sync::Once,
+}
+
+impl std::fmt::Debug for GroupQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupQueue").finish_non_exhaustive()
+    }
+}
+
+impl GroupQueue {
+    pub(crate) fn new() -> Self {
+        Self {
+            jobs: Mutex::new(VecDeque::new()),
+            ready: Condvar::new(),
+            started: std::sync::Once::new(),
+        }
+    }
+}
+
+impl Database {
+    /// Runs `f` like [`write_transaction`], but as part of a group commit
+    /// with other callers' writes (see the module documentation). Blocks
+    /// until the batch's COMMIT is durable. `f` must own what it uses: it
+    /// runs on a committer thread.
+    ///
+    /// Use it for short, independent writes on the request path; a write
+    /// that must not share its transaction (a key rotation, the ledger
+    /// sequencer) keeps using [`write_transaction`]. Never call it while
+    /// holding a pooled connection: the committer takes one from the same
+    /// pool, and enough such callers would starve it.
+    pub fn group_write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StorageError> + From<diesel::result::Error> + Send + 'static,
+    {
+        let queue = self.group_queue();
+        queue.started.call_once(|| self.start_committers(queue));
+        let (reply, answer) = mpsc::sync_channel(1);
+        let job: Box<dyn Job> = Box::new(Typed {
+            work: Some(f),
+            result: None,
+            reply,
+        });
+        queue
+            .jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(job);
+        queue.ready.notify_one();
+        answer
+            .recv()
+            .unwrap_or_else(|_| Err(unavailable("the committer stopped").into()))
+    }
+
+    fn start_committers(&self, queue: &Arc<GroupQueue>) {
+        // SQLite has one writer at a time: more committers would only queue
+        // on its lock. PostgreSQL overlaps one batch's commit with the next.
+        let threads = match self.backend() {
+            crate::Backend::Sqlite => 1,
+            crate::Backend::Postgres => 3,
+        };
+        for i in 0..threads {
+            let weak = Arc::downgrade(queue);
+            let db = self.clone_without_queue();
+            let spawned = std::thread::Builder::new()
+                .name(format!("group-commit-{i}"))
+                .spawn(move || committer(&weak, &db));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a group-commit thread");
+            }
+        }
+    }
+}
+
+/// Takes batches off the queue until every [`Database`] handle is gone.
+fn committer(queue: &Weak<GroupQueue>, db: &Database) {
+    loop {
+        let Some(q) = queue.upgrade() else {
+            return;
+        };
+        let batch: Vec<Box<dyn Job>> = {
+            let mut jobs = q.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+            if jobs.is_empty() {
+                jobs = q
+                    .ready
+                    .wait_timeout(jobs, Duration::from_millis(500))
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|e| e.into_inner().0);
+            }
+            let n = jobs.len().min(MAX_BATCH);
+            jobs.drain(..n).collect()
+        };
+        drop(q);
+        if batch.is_empty() {
+            continue;
+        }
+        run_batch(db, batch);
+    }
+}
+
+fn run_batch(db: &Database, mut batch: Vec<Box<dyn Job>>) {
+    let outcome = db.conn().and_then(|mut conn| {
+        write_transaction(&mut conn, |c| -> Result<(), StorageError> {
+            for job in &mut batch {
+                job.run(c);
+            }
+            Ok(())
+        })
+    });
+    let why = outcome.as_ref().err().map(|e| {
+        tracing::warn!(error = %e, size = batch.len(), "group commit failed");
+        e.to_string()
+    });
+    for job in batch {
+        job.finish(why.as_deref().map_or(Ok(()), Err));
+    }
+}
