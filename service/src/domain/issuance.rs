@@ -135,9 +135,9 @@ pub struct Issuer {
     signers: Mutex<HashMap<String, HsmSigner>>,
     /// The keys table, re-read at most every [`KEYS_TTL`] and at once when
     /// an issuance finds its CA retired (a rotation on any instance).
-    keys: Mutex<Option<(Instant, Arc<Vec<Key>>)>>,
+    keys: Snapshot<Vec<Key>>,
     /// Verification anchors, kept like `keys`.
-    pub(crate) anchors: Mutex<Option<(Instant, Arc<Vec<certs::presentation::TrustAnchor>>)>>,
+    pub(crate) anchors: Snapshot<Vec<certs::presentation::TrustAnchor>>,
     /// The last checkpoint whose signature was checked: (note, size, root).
     pub(crate) checkpoint: Mutex<Option<(String, u64, ledger::Hash)>>,
     /// Certificate signatures already verified (presentations).
@@ -152,6 +152,43 @@ pub struct Issuer {
 /// used before it is read again. A rotation elsewhere is noticed within
 /// this time, or at once by an issuance whose CA it retired.
 pub(crate) const KEYS_TTL: Duration = Duration::from_secs(1);
+
+/// A value read from the database and used for at most [`KEYS_TTL`].
+#[derive(Debug)]
+pub(crate) struct Snapshot<T>(Mutex<Option<(Instant, Arc<T>)>>);
+
+impl<T> Default for Snapshot<T> {
+    fn default() -> Self {
+        Self(Mutex::new(None))
+    }
+}
+
+impl<T> Snapshot<T> {
+    /// The value, from the snapshot unless it is older than [`KEYS_TTL`] or
+    /// `fresh` is asked; `load` reads it. Also says whether it came from
+    /// the snapshot.
+    pub(crate) fn get<E>(
+        &self,
+        fresh: bool,
+        load: impl FnOnce() -> Result<T, E>,
+    ) -> Result<(Arc<T>, bool), E> {
+        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if !fresh
+            && let Some((at, value)) = held.as_ref()
+            && at.elapsed() < KEYS_TTL
+        {
+            return Ok((Arc::clone(value), true));
+        }
+        let value = Arc::new(load()?);
+        *held = Some((Instant::now(), Arc::clone(&value)));
+        Ok((value, false))
+    }
+
+    /// Forgets the value: the next [`Snapshot::get`] reads it.
+    pub(crate) fn clear(&self) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+}
 
 /// Verified certificate links remembered for presentations (about 100 bytes
 /// each).
@@ -174,8 +211,8 @@ impl Issuer {
             catalog,
             public_url: public_url.trim_end_matches('/').to_owned(),
             signers: Mutex::new(HashMap::new()),
-            keys: Mutex::new(None),
-            anchors: Mutex::new(None),
+            keys: Snapshot::default(),
+            anchors: Snapshot::default(),
             checkpoint: Mutex::new(None),
             signatures: certs::presentation::SignatureCache::new(SIGNATURE_CACHE),
             last_purge: AtomicI64::new(0),
@@ -185,21 +222,18 @@ impl Issuer {
 
     /// The keys table, from a snapshot at most [`KEYS_TTL`] old.
     pub(crate) fn keys_snapshot(&self) -> Result<Arc<Vec<Key>>, DomainError> {
-        let mut cached = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((at, keys)) = cached.as_ref()
-            && at.elapsed() < KEYS_TTL
-        {
-            return Ok(Arc::clone(keys));
-        }
-        let keys = Arc::new(keys::list_all(&mut *self.db.conn()?)?);
-        *cached = Some((Instant::now(), Arc::clone(&keys)));
-        Ok(keys)
+        Ok(self
+            .keys
+            .get(false, || {
+                Ok::<_, DomainError>(keys::list_all(&mut *self.db.conn()?)?)
+            })?
+            .0)
     }
 
     /// Drops the key and anchor snapshots (a key was rotated).
     pub(crate) fn forget_keys(&self) {
-        *self.keys.lock().unwrap_or_else(PoisonError::into_inner) = None;
-        *self.anchors.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        self.keys.clear();
+        self.anchors.clear();
     }
 
     /// The licence catalog.

@@ -330,19 +330,7 @@ impl Issuer {
         conn: &mut schema::DbConnection,
         fresh: bool,
     ) -> Result<(std::sync::Arc<Vec<presentation::TrustAnchor>>, bool), DomainError> {
-        let mut cached = self
-            .anchors
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !fresh
-            && let Some((at, anchors)) = cached.as_ref()
-            && at.elapsed() < super::issuance::KEYS_TTL
-        {
-            return Ok((std::sync::Arc::clone(anchors), true));
-        }
-        let anchors = std::sync::Arc::new(super::trust::anchors(conn)?);
-        *cached = Some((std::time::Instant::now(), std::sync::Arc::clone(&anchors)));
-        Ok((anchors, false))
+        self.anchors.get(fresh, || super::trust::anchors(conn))
     }
 
     /// Whether expired challenges are due to be purged (once a minute).
