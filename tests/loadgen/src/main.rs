@@ -16,7 +16,7 @@ mod limits;
 mod workload;
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -129,8 +129,11 @@ fn main() -> anyhow::Result<()> {
     let duration = Duration::from_secs_f64(args.duration);
     let mut results = Vec::new();
     let mut memory = Vec::new();
+    let mut cpu = Vec::new();
     for scenario in &args.scenarios {
+        let before = CpuUse::now(&args.pids);
         let stats = work.run(*scenario, args.connections, duration)?;
+        cpu.push(CpuUse::now(&args.pids).since(&before, stats.ok));
         results.push(stats);
         for pid in &args.pids {
             memory.push((format!("after {scenario}"), *pid, rss(*pid)));
@@ -144,9 +147,25 @@ fn main() -> anyhow::Result<()> {
         None
     };
 
-    report(&args, threads, &limits, &results, &memory, checks.as_ref());
+    report(
+        &args,
+        threads,
+        &limits,
+        &results,
+        &cpu,
+        &memory,
+        checks.as_ref(),
+    );
     if let Some(path) = &args.json {
-        let doc = json_report(&args, threads, &limits, &results, &memory, checks.as_ref());
+        let doc = json_report(
+            &args,
+            threads,
+            &limits,
+            &results,
+            &cpu,
+            &memory,
+            checks.as_ref(),
+        );
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)
             .with_context(|| format!("write {}", path.display()))?;
     }
@@ -154,6 +173,88 @@ fn main() -> anyhow::Result<()> {
         Some(c) if !c.ok() => anyhow::bail!("receipt or serial checks failed"),
         _ => Ok(()),
     }
+}
+
+/// CPU seconds used so far by walletd (the `--pid`s, summed), by this
+/// process, and by the whole machine (all cores, busy time).
+#[derive(Debug, Clone, Copy)]
+struct CpuUse {
+    walletd: Option<f64>,
+    loadgen: Option<f64>,
+    machine: Option<f64>,
+    wall: Instant,
+}
+
+/// Where the CPU went during one scenario, per successful operation.
+#[derive(Debug, Clone, Copy)]
+struct CpuShare {
+    /// walletd CPU microseconds per operation.
+    walletd_us: Option<f64>,
+    /// Load generator CPU microseconds per operation.
+    loadgen_us: Option<f64>,
+    /// Busy fraction of all cores over the scenario.
+    machine_busy: Option<f64>,
+}
+
+impl CpuUse {
+    fn now(pids: &[u32]) -> Self {
+        let walletd = if pids.is_empty() {
+            None
+        } else {
+            pids.iter()
+                .map(|p| process_cpu(&p.to_string()))
+                .sum::<Option<f64>>()
+        };
+        Self {
+            walletd,
+            loadgen: process_cpu("self"),
+            machine: machine_busy(),
+            wall: Instant::now(),
+        }
+    }
+
+    fn since(&self, before: &Self, ops: u64) -> CpuShare {
+        let per_op = |a: Option<f64>, b: Option<f64>| -> Option<f64> {
+            let d = a? - b?;
+            (ops > 0).then(|| d / ops as f64 * 1e6)
+        };
+        let wall = self.wall.duration_since(before.wall).as_secs_f64();
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+        CpuShare {
+            walletd_us: per_op(self.walletd, before.walletd),
+            loadgen_us: per_op(self.loadgen, before.loadgen),
+            machine_busy: match (self.machine, before.machine) {
+                (Some(a), Some(b)) if wall > 0.0 => Some((a - b) / (wall * cores)),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Clock ticks per second of /proc times: USER_HZ, 100 on every Linux ABI.
+const USER_HZ: f64 = 100.0;
+
+/// User + system CPU seconds of a process (`self` or a pid).
+fn process_cpu(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may itself hold spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / USER_HZ)
+}
+
+/// Busy (not idle, not iowait) CPU seconds of the whole machine.
+fn machine_busy() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    let idle = v.get(3)? + v.get(4)?;
+    Some((v.iter().sum::<f64>() - idle) / USER_HZ)
 }
 
 /// When, which process, and its (resident, peak resident) MiB if readable.
@@ -184,6 +285,7 @@ fn report(
     threads: usize,
     limits: &Limits,
     results: &[Stats],
+    cpu: &[CpuShare],
     memory: &[Memory],
     checks: Option<&workload::Checks>,
 ) {
@@ -233,6 +335,19 @@ fn report(
             println!("{:<10}   error {kind}: {n}", "");
         }
     }
+    println!();
+    println!("CPU per operation (microseconds) and machine busy over each scenario:");
+    let us = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"));
+    for (s, c) in results.iter().zip(cpu) {
+        println!(
+            "  {:<10} walletd {:>6}   loadgen {:>6}   machine busy {}",
+            s.name,
+            us(c.walletd_us),
+            us(c.loadgen_us),
+            c.machine_busy
+                .map_or_else(|| "-".to_owned(), |b| format!("{:.0} %", b * 100.0)),
+        );
+    }
     for (when, pid, mem) in memory {
         match mem {
             Some((rss, hwm)) => {
@@ -257,6 +372,7 @@ fn json_report(
     threads: usize,
     limits: &Limits,
     results: &[Stats],
+    cpu: &[CpuShare],
     memory: &[Memory],
     checks: Option<&workload::Checks>,
 ) -> serde_json::Value {
@@ -272,7 +388,7 @@ fn json_report(
             "verify_ring_n": limits.verify_ring_n,
             "verify_p256_1": limits.verify_p256_1,
         },
-        "scenarios": results.iter().map(|s| serde_json::json!({
+        "scenarios": results.iter().zip(cpu).map(|(s, c)| serde_json::json!({
             "name": s.name,
             "ok": s.ok,
             "failed": s.failed(),
@@ -284,6 +400,9 @@ fn json_report(
             "p99_ms": s.ms(0.99),
             "max_ms": s.ms(1.0),
             "ratio": limit_of(s, limits).map(|(l, _)| s.rate() / l),
+            "walletd_cpu_us_per_op": c.walletd_us,
+            "loadgen_cpu_us_per_op": c.loadgen_us,
+            "machine_busy": c.machine_busy,
         })).collect::<Vec<_>>(),
         "memory": memory.iter().map(|(when, pid, m)| serde_json::json!({
             "when": when, "pid": pid,
