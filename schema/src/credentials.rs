@@ -193,7 +193,11 @@ pub fn revoked_by_issuer(
 ) -> Result<Vec<Credential>, StorageError> {
     Ok(credentials::table
         .filter(credentials::issuer_key_id.eq(issuer_key_id))
-        .filter(credentials::status.eq(CredentialStatus::Revoked))
+        // A literal, so the partial index credentials_issuer_revoked applies
+        // (see identities::active_by_dedup_hmac).
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "status = 'revoked'",
+        ))
         .order((credentials::revoked_at.asc(), credentials::serial.asc()))
         .select(Credential::as_select())
         .load(conn)?)

@@ -124,7 +124,13 @@ pub fn active_by_dedup_hmac(
 ) -> Result<Option<Identity>, StorageError> {
     Ok(identities::table
         .filter(identities::dedup_hmac.eq(dedup_hmac))
-        .filter(identities::status.eq(IdentityStatus::Active))
+        // A literal, not a bound value: only then can the planner see that
+        // the partial index identities_one_active_per_person applies
+        // (SQLite with a stable plan, PostgreSQL with a generic plan);
+        // with `status = ?` this was a scan of every identity.
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "status = 'active'",
+        ))
         .select(Identity::as_select())
         .first(conn)
         .optional()?)

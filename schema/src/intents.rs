@@ -107,7 +107,11 @@ pub fn by_serial(
 /// Every pending intent, oldest first.
 pub fn pending(conn: &mut DbConnection) -> Result<Vec<IssuanceIntent>, StorageError> {
     Ok(issuance_intents::table
-        .filter(issuance_intents::state.eq(IntentState::Pending))
+        // A literal, so the partial index issuance_intents_pending applies
+        // (see identities::active_by_dedup_hmac).
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "state = 'pending'",
+        ))
         .order((
             issuance_intents::created_at.asc(),
             issuance_intents::serial.asc(),
