@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use diesel::Connection as _;
 
-use crate::connection::{Database, DbConnection, write_transaction};
+use crate::connection::{Database, DbConnection};
 use crate::error::StorageError;
 
 /// Most callers in one batch: bounds the time one COMMIT makes anyone wait.
@@ -176,13 +176,11 @@ fn committer(queue: &Weak<GroupQueue>, db: &Database) {
 }
 
 fn run_batch(db: &Database, mut batch: Vec<Box<dyn Job>>) {
-    let outcome = db.conn().and_then(|mut conn| {
-        write_transaction(&mut conn, |c| -> Result<(), StorageError> {
-            for job in &mut batch {
-                job.run(c);
-            }
-            Ok(())
-        })
+    let outcome = db.write(|c| -> Result<(), StorageError> {
+        for job in &mut batch {
+            job.run(c);
+        }
+        Ok(())
     });
     let why = outcome.as_ref().err().map(|e| {
         tracing::warn!(error = %e, size = batch.len(), "group commit failed");

@@ -830,8 +830,7 @@ impl Issuer {
         what: Abandon,
         now: SystemTime,
     ) -> Result<(), DomainError> {
-        let mut conn = self.db.conn()?;
-        write_transaction(&mut conn, |c| -> Result<(), StorageError> {
+        self.db.write(|c| -> Result<(), StorageError> {
             intents::resolve(c, serial, IntentState::Abandoned, unix(now))?;
             if what == Abandon::Identity {
                 identities::abandon(c, identity_id)?;

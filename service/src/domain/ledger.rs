@@ -19,7 +19,7 @@ use ledger::tree::{self, HashStore};
 use pkcs11_bridge::Hsm;
 use schema::keys::{self, KeyPurpose};
 use schema::ledger::{self as store, LedgerLeaf, LedgerNode, NewQueuedLeaf};
-use schema::{Database, DbConnection, StorageError, write_transaction};
+use schema::{Database, DbConnection, StorageError};
 
 use super::{DomainError, unix};
 
@@ -275,8 +275,7 @@ impl Ledger {
     /// lock. Returns the new tree size, or `None` when nothing was queued.
     pub fn integrate(&self, now: SystemTime) -> Result<Option<u64>, DomainError> {
         let limit = i64::try_from(self.config.batch_max).unwrap_or(i64::MAX);
-        let mut conn = self.db.conn()?;
-        let result = write_transaction(&mut conn, |c| -> Result<Option<Batch>, DomainError> {
+        let result = self.db.write(|c| -> Result<Option<Batch>, DomainError> {
             store::lock_sequencer(c)?;
             let queued = store::queued(c, limit)?;
             if queued.is_empty() {
