@@ -16,7 +16,9 @@
 # --scenarios enroll,verify`); `loadgen --help` lists them. Extra walletd
 # settings come from the environment (WALLET_LEDGER_BATCH_DELAY_MS, ...).
 # With BENCH_PERF=FILE, `perf record` samples the first walletd (with call
-# graphs) for the whole load run and writes FILE (needs linux-perf).
+# graphs) for the whole load run and writes FILE (needs linux-perf);
+# BENCH_PERF_HZ sets the sampling rate (default 499; dwarf call graphs cost
+# the load run CPU, so a lower rate disturbs it less).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -111,7 +113,7 @@ for i in $(seq 1 "$INSTANCES"); do
 done
 
 if [ -n "${BENCH_PERF:-}" ]; then
-    perf record -F 499 -g --call-graph dwarf,32768 -p "${PIDS[0]}" -o "$BENCH_PERF" >"$WORK/perf.log" 2>&1 &
+    perf record -F "${BENCH_PERF_HZ:-499}" -g --call-graph dwarf,32768 -p "${PIDS[0]}" -o "$BENCH_PERF" >"$WORK/perf.log" 2>&1 &
     PERF_PID=$!
 fi
 

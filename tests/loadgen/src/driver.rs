@@ -57,11 +57,13 @@ impl Stats {
 
 /// Runs `op(thread, sequence)` on `threads` threads until `duration` has
 /// passed or `op` says the work is exhausted (`None`). Each thread gets its
-/// own state from `init(thread)` (its HTTP agent).
+/// own state from `init(thread)` (its HTTP agent). `started` is called
+/// just before the clock starts (the caller's CPU accounting).
 pub fn drive<S>(
     name: &str,
     threads: usize,
     duration: Duration,
+    started: &mut dyn FnMut(),
     init: impl Fn(usize) -> S + Sync,
     op: impl Fn(&mut S, u64) -> Option<OpResult> + Sync,
 ) -> Stats {
@@ -71,6 +73,7 @@ pub fn drive<S>(
     let done = AtomicBool::new(false);
     let running = AtomicUsize::new(threads);
     let errors = Mutex::new(BTreeMap::<String, u64>::new());
+    started();
     let started = Instant::now();
     let deadline = started + duration;
     let mut latencies = std::thread::scope(|s| {

@@ -131,8 +131,11 @@ fn main() -> anyhow::Result<()> {
     let mut memory = Vec::new();
     let mut cpu = Vec::new();
     for scenario in &args.scenarios {
-        let before = CpuUse::now(&args.pids);
-        let stats = work.run(*scenario, args.connections, duration)?;
+        let mut before = None;
+        let stats = work.run(*scenario, args.connections, duration, &mut || {
+            before = Some(CpuUse::now(&args.pids));
+        })?;
+        let before = before.context("the scenario never started")?;
         cpu.push(CpuUse::now(&args.pids).since(&before, stats.ok));
         results.push(stats);
         for pid in &args.pids {

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
-use service::domain::offline::{self, HolderKey, IssuedCredential, PresentRequest};
+use service::domain::offline::{self, HolderKey, IssuedCredential, PresentationDoc, ProofDoc};
 use sha2::{Digest as _, Sha256};
 
 use crate::driver::{self, OpResult, Stats};
@@ -74,6 +74,75 @@ struct Enrolled {
     holder: usize,
     identity_id: String,
     identity: IssuedCredential,
+}
+
+/// A holder's key and credentials, ready to answer challenges: what a
+/// wallet app does, with the signature made by ring so the load generator,
+/// on the same cores as walletd, spends little CPU on it (RustCrypto's
+/// P-256 signing made it use as much CPU per verification as walletd).
+struct Presenter {
+    key: ring::signature::EcdsaKeyPair,
+    rng: ring::rand::SystemRandom,
+    ders: Vec<Vec<u8>>,
+    credentials: Vec<String>,
+}
+
+impl Presenter {
+    fn new(key: &HolderKey, creds: &[IssuedCredential]) -> anyhow::Result<Self> {
+        use p256::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
+        let pem = key.to_pkcs8_pem().context("holder key")?;
+        let pkcs8 = p256::SecretKey::from_pkcs8_pem(&pem)
+            .context("holder key")?
+            .to_pkcs8_der()
+            .context("holder key")?;
+        let rng = ring::rand::SystemRandom::new();
+        let key = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            pkcs8.as_bytes(),
+            &rng,
+        )
+        .map_err(|e| anyhow::anyhow!("holder key for ring: {e}"))?;
+        let credentials: Vec<String> = creds
+            .iter()
+            .map(|c| c.certificate.trim().to_owned())
+            .collect();
+        let ders = credentials
+            .iter()
+            .map(|c| B64.decode(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            key,
+            rng,
+            ders,
+            credentials,
+        })
+    }
+
+    /// The presentation (DESIGN.md "Presentation") for this challenge.
+    fn present(
+        &self,
+        audience: &str,
+        nonce: &str,
+        issued_at: &str,
+    ) -> Result<PresentationDoc, String> {
+        let input = certs::presentation::signing_input(audience, nonce, issued_at, &self.ders);
+        let signature = self
+            .key
+            .sign(&self.rng, &input)
+            .map_err(|e| format!("sign: {e}"))?;
+        Ok(PresentationDoc {
+            version: 1,
+            credentials: self.credentials.clone(),
+            proof: ProofDoc {
+                audience: audience.to_owned(),
+                nonce: nonce.to_owned(),
+                issued_at: issued_at.to_owned(),
+                signature: B64.encode(signature.as_ref()),
+            },
+            chain: None,
+            receipts: None,
+        })
+    }
 }
 
 /// Results of [`Workload::check_receipts`].
@@ -214,11 +283,14 @@ impl Workload {
     }
 
     /// Runs one scenario for `duration` on `connections` connections.
+    /// `started` is called when the preparation (untimed) is done and the
+    /// measured window begins.
     pub fn run(
         &self,
         scenario: Scenario,
         connections: usize,
         duration: Duration,
+        started: &mut dyn FnMut(),
     ) -> anyhow::Result<Stats> {
         let urls = &self.config.urls;
         let name = scenario.to_string();
@@ -227,6 +299,7 @@ impl Workload {
                 &name,
                 connections,
                 duration,
+                started,
                 |t| client(urls, t),
                 |c, i| self.enroll(c, usize::try_from(i).ok()?),
             ),
@@ -250,6 +323,7 @@ impl Workload {
                     &name,
                     connections,
                     duration,
+                    started,
                     |t| client(urls, t),
                     |c, i| {
                         let e = enrolled.get(usize::try_from(i).ok()? % enrolled.len())?;
@@ -265,14 +339,20 @@ impl Workload {
                     .context("verify needs --counter-token")?;
                 let pairs = self.presentable();
                 anyhow::ensure!(!pairs.is_empty(), "verify needs enroll and licence first");
+                eprintln!("preparing {} presenters...", pairs.len());
+                let presenters = pairs
+                    .iter()
+                    .map(|(holder, creds)| Presenter::new(&self.holders[*holder].key, creds))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
                 driver::drive(
                     &name,
                     connections,
                     duration,
+                    started,
                     |t| client(urls, t),
                     |c, i| {
-                        let (holder, creds) = pairs.get(usize::try_from(i).ok()? % pairs.len())?;
-                        Some(self.verify(c, token, &self.holders[*holder].key, creds))
+                        let p = presenters.get(usize::try_from(i).ok()? % presenters.len())?;
+                        Some(self.verify(c, token, p))
                     },
                 )
             }
@@ -289,6 +369,7 @@ impl Workload {
                     &name,
                     connections,
                     duration,
+                    started,
                     |t| client(urls, t),
                     |c, i| {
                         let leaf = leaves.get(usize::try_from(i).ok()? % leaves.len())?;
@@ -303,6 +384,7 @@ impl Workload {
                     &name,
                     connections,
                     duration,
+                    started,
                     |t| client(urls, t),
                     |c, i| {
                         let r = requests.get(usize::try_from(i).ok()? % requests.len())?;
@@ -395,13 +477,7 @@ impl Workload {
             .collect()
     }
 
-    fn verify(
-        &self,
-        c: &mut Client,
-        token: &str,
-        key: &HolderKey,
-        creds: &[IssuedCredential],
-    ) -> OpResult {
+    fn verify(&self, c: &mut Client, token: &str, presenter: &Presenter) -> OpResult {
         let audience = "loadgen-counter";
         let (status, challenge) = post_json(
             c,
@@ -416,18 +492,7 @@ impl Workload {
             .as_str()
             .ok_or("challenge without nonce")?;
         let issued_at = service::domain::rfc3339(service::domain::unix(SystemTime::now()));
-        let doc = offline::present(
-            key,
-            creds,
-            &PresentRequest {
-                audience,
-                nonce,
-                issued_at: &issued_at,
-                bundle: false,
-                entries: None,
-            },
-        )
-        .map_err(|e| format!("present: {e}"))?;
+        let doc = presenter.present(audience, nonce, &issued_at)?;
         let body = serde_json::to_value(&doc).map_err(|e| e.to_string())?;
         let (status, result) = post_json(c, "/v1/presentations/verify", None, &body)?;
         if status != 200 {
