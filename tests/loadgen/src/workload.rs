@@ -216,6 +216,11 @@ fn transport(e: ureq::Error) -> String {
     }
 }
 
+/// The `i`-th operation's item: the prepared items are used round robin.
+fn cycle<T>(items: &[T], i: u64) -> Option<&T> {
+    items.get(usize::try_from(i).ok()? % items.len().max(1))
+}
+
 /// A failure kind: the status and the problem type.
 fn problem(status: u16, body: &Value) -> String {
     let ty = body["type"].as_str().unwrap_or("");
@@ -326,7 +331,7 @@ impl Workload {
                     started,
                     |t| client(urls, t),
                     |c, i| {
-                        let e = enrolled.get(usize::try_from(i).ok()? % enrolled.len())?;
+                        let e = cycle(&enrolled, i)?;
                         Some(self.licence(c, token, e, &body))
                     },
                 )
@@ -351,7 +356,7 @@ impl Workload {
                     started,
                     |t| client(urls, t),
                     |c, i| {
-                        let p = presenters.get(usize::try_from(i).ok()? % presenters.len())?;
+                        let p = cycle(&presenters, i)?;
                         Some(self.verify(c, token, p))
                     },
                 )
@@ -372,7 +377,7 @@ impl Workload {
                     started,
                     |t| client(urls, t),
                     |c, i| {
-                        let leaf = leaves.get(usize::try_from(i).ok()? % leaves.len())?;
+                        let leaf = cycle(&leaves, i)?;
                         Some(proof(c, *leaf))
                     },
                 )
@@ -387,7 +392,7 @@ impl Workload {
                     started,
                     |t| client(urls, t),
                     |c, i| {
-                        let r = requests.get(usize::try_from(i).ok()? % requests.len())?;
+                        let r = cycle(&requests, i)?;
                         Some(ocsp(c, r))
                     },
                 )
