@@ -35,8 +35,14 @@ use x509_cert::{
 };
 
 use crate::{
-    CertError, holder::holder_subject, holder::licence_info, lint::issuer_key_id,
-    oids::LICENCE_INFO, serial_hex, sha256_fingerprint, verify_signed_by,
+    CertError,
+    holder::holder_subject,
+    holder::licence_info,
+    lint::issuer_key_id,
+    oids::LICENCE_INFO,
+    serial_hex, sha256_fingerprint,
+    verify::{check_link, check_signature},
+    verify_signed_by,
 };
 
 /// First line of every presentation signing input: the domain separator.
@@ -299,9 +305,10 @@ pub fn check_presentation(
 }
 
 /// [`check_presentation`], remembering in `cache` every certificate
-/// signature it verified (keyed by the hashes of both certificates, so a
-/// hit is the same fact), so a credential presented again costs no chain
-/// signature check. Validity, names and constraints are checked every time.
+/// signature it verified (keyed by the hashes of the certificate and of the
+/// signing key, so a hit is the same fact), so a credential presented again
+/// costs no chain signature check. Validity, names, key identifiers and
+/// constraints are checked every time.
 #[must_use]
 #[expect(
     clippy::too_many_arguments,
@@ -655,20 +662,29 @@ impl<'a> ChainVerifier<'a> {
         })
     }
 
-    /// SHA-256 of anchor `index`'s DER, computed once.
+    /// SHA-256 of anchor `index`'s public key (SPKI DER), computed once.
     fn anchor_hash(&mut self, index: usize) -> Option<[u8; 32]> {
         if let Some(Some(h)) = self.anchor_hashes.get(index) {
             return Some(*h);
         }
-        let der = self.anchors.get(index)?.certificate.to_der().ok()?;
-        let h: [u8; 32] = Sha256::digest(&der).into();
+        let spki = self
+            .anchors
+            .get(index)?
+            .certificate
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .ok()?;
+        let h: [u8; 32] = Sha256::digest(&spki).into();
         if let Some(slot) = self.anchor_hashes.get_mut(index) {
             *slot = Some(h);
         }
         Some(h)
     }
 
-    /// [`verify_signed_by`] of `cert` under anchor `index`, through the cache.
+    /// [`verify_signed_by`] of `cert` under anchor `index`; the signature
+    /// part through the cache, the name, key identifier and algorithm
+    /// checks every time.
     fn signed_by(&mut self, cert: &Certificate, index: usize) -> Result<(), CertError> {
         let issuer = &self
             .anchors
@@ -681,11 +697,12 @@ impl<'a> ChainVerifier<'a> {
         let (Ok(der), Some(issuer_hash)) = (cert.to_der(), self.anchor_hash(index)) else {
             return verify_signed_by(cert, issuer);
         };
-        let key = SignatureCache::key(&der, &issuer_hash);
+        check_link(cert, issuer)?;
+        let key = SignatureCache::key(&Sha256::digest(&der).into(), &issuer_hash);
         if cache.contains(&key) {
             return Ok(());
         }
-        verify_signed_by(cert, issuer)?;
+        check_signature(cert, issuer)?;
         cache.insert(key);
         Ok(())
     }
@@ -748,10 +765,10 @@ impl ChainVerifier<'_> {
     }
 }
 
-/// Certificate signatures known to verify, keyed by SHA-256 over the hashes
-/// of the signed certificate and its issuer's certificate: such a fact
-/// never changes, so a hit needs no ECDSA. Only successes are kept; the
-/// set is bounded and simply emptied when full.
+/// Certificate signatures known to verify, keyed by SHA-256 over the hash
+/// of the signed certificate's DER and the hash of the signing public key
+/// (SPKI DER): such a fact never changes, so a hit needs no ECDSA. Only
+/// successes are kept; the set is bounded and simply emptied when full.
 #[derive(Debug)]
 pub struct SignatureCache {
     verified: std::sync::Mutex<std::collections::HashSet<[u8; 32]>>,
@@ -759,7 +776,7 @@ pub struct SignatureCache {
 }
 
 impl SignatureCache {
-    /// A cache of at most `capacity` verified links.
+    /// A cache of at most `capacity` verified signatures.
     pub fn new(capacity: usize) -> Self {
         Self {
             verified: std::sync::Mutex::new(std::collections::HashSet::new()),
@@ -767,12 +784,23 @@ impl SignatureCache {
         }
     }
 
-    fn key(cert_der: &[u8], issuer_hash: &[u8; 32]) -> [u8; 32] {
-        let cert_hash = Sha256::digest(cert_der);
+    fn key(cert_sha256: &[u8; 32], issuer_spki_sha256: &[u8; 32]) -> [u8; 32] {
         let mut h = Sha256::new();
-        h.update(cert_hash);
-        h.update(issuer_hash);
+        h.update(cert_sha256);
+        h.update(issuer_spki_sha256);
         h.finalize().into()
+    }
+
+    /// Records that the certificate whose DER hashes to `cert_sha256`
+    /// carries a valid signature by the key `issuer_spki_der`, for a caller
+    /// that knows it without ECDSA: the issuer that signed the certificate
+    /// and checked that signature before storing it. Only the signature is
+    /// vouched for; names, validity and constraints are still checked.
+    pub fn vouch(&self, cert_sha256: &[u8; 32], issuer_spki_der: &[u8]) {
+        self.insert(Self::key(
+            cert_sha256,
+            &Sha256::digest(issuer_spki_der).into(),
+        ));
     }
 
     fn contains(&self, key: &[u8; 32]) -> bool {
@@ -1015,6 +1043,40 @@ mod tests {
         assert_eq!(with.credentials[0].errors, without.credentials[0].errors);
         assert!(has(&with.credentials[0].errors, codes::BAD_SIGNATURE));
         assert_eq!(cache.len(), 4, "failures are not remembered");
+        Ok(())
+    }
+
+    #[test]
+    fn a_vouched_signature_counts_for_its_key_only() -> TestResult {
+        let (pki, _, credentials, signature) = valid_presentation()?;
+        let anchors = pki.anchors();
+        let cache = SignatureCache::new(1024);
+        // A bad signature stands in for "not checked again": only the
+        // vouch can make it pass.
+        let tampered = vec![tamper_tbs(&credentials[0])?, credentials[1].clone()];
+        let hash: [u8; 32] = Sha256::digest(&tampered[0]).into();
+        let check = || {
+            check_presentation_cached(
+                &anchors,
+                Some(&cache),
+                &tampered,
+                AUDIENCE,
+                NONCE,
+                ISSUED_AT,
+                &signature,
+                now(),
+            )
+        };
+        assert!(has(&check().credentials[0].errors, codes::BAD_SIGNATURE));
+        let spki = |c: &Certificate| c.tbs_certificate().subject_public_key_info().to_der();
+        cache.vouch(&hash, &spki(&pki.licence_ca)?);
+        assert!(
+            has(&check().credentials[0].errors, codes::BAD_SIGNATURE),
+            "vouched under another key"
+        );
+        cache.vouch(&hash, &spki(&pki.identity_ca)?);
+        let vouched = check();
+        assert!(vouched.credentials[0].chain_ok, "{vouched:#?}");
         Ok(())
     }
 

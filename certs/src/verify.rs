@@ -30,6 +30,13 @@ use crate::CertError;
 /// a non-P-256 issuer key; [`CertError::BadSignature`] if the signature
 /// is malformed or does not verify.
 pub fn verify_signed_by(cert: &Certificate, issuer_cert: &Certificate) -> Result<(), CertError> {
+    check_link(cert, issuer_cert)?;
+    check_signature(cert, issuer_cert)
+}
+
+/// The part of [`verify_signed_by`] that needs no public-key operation:
+/// names, key identifiers and the signature algorithm.
+pub(crate) fn check_link(cert: &Certificate, issuer_cert: &Certificate) -> Result<(), CertError> {
     let tbs = cert.tbs_certificate();
     let issuer_tbs = issuer_cert.tbs_certificate();
 
@@ -61,8 +68,16 @@ pub fn verify_signed_by(cert: &Certificate, issuer_cert: &Certificate) -> Result
             algorithm.oid
         )));
     }
+    Ok(())
+}
 
-    let issuer_spki = issuer_tbs.subject_public_key_info();
+/// The ECDSA part of [`verify_signed_by`]: `cert`'s signature under
+/// `issuer_cert`'s public key.
+pub(crate) fn check_signature(
+    cert: &Certificate,
+    issuer_cert: &Certificate,
+) -> Result<(), CertError> {
+    let issuer_spki = issuer_cert.tbs_certificate().subject_public_key_info();
     let key = VerifyingKey::try_from(issuer_spki.owned_to_ref()).map_err(|_| {
         CertError::UnsupportedAlgorithm(format!("issuer key {}", issuer_spki.algorithm.oid))
     })?;
@@ -72,7 +87,7 @@ pub fn verify_signed_by(cert: &Certificate, issuer_cert: &Certificate) -> Result
         .and_then(|bytes| DerSignature::from_bytes(bytes).ok())
         .ok_or(CertError::BadSignature)?;
     // Parsing is strict DER, so re-encoding gives back the signed bytes.
-    if crate::ecdsa::verify(&key, &tbs.to_der()?, &signature) {
+    if crate::ecdsa::verify(&key, &cert.tbs_certificate().to_der()?, &signature) {
         Ok(())
     } else {
         Err(CertError::BadSignature)

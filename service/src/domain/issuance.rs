@@ -230,6 +230,18 @@ impl Issuer {
             .0)
     }
 
+    /// [`Issuer::keys_snapshot`], reading through `conn` when the snapshot
+    /// is stale (for a caller that already holds a pooled connection).
+    pub(crate) fn keys_snapshot_on(
+        &self,
+        conn: &mut schema::DbConnection,
+    ) -> Result<Arc<Vec<Key>>, DomainError> {
+        Ok(self
+            .keys
+            .get(false, || Ok::<_, DomainError>(keys::list_all(conn)?))?
+            .0)
+    }
+
     /// Drops the key and anchor snapshots (a key was rotated).
     pub(crate) fn forget_keys(&self) {
         self.keys.clear();

@@ -19,6 +19,7 @@ use schema::identities::{self, IdentityStatus};
 use schema::keys::{self, KeyPurpose};
 use schema::ledger as store;
 use schema::staff::{Staff, StaffRole};
+use sha2::{Digest as _, Sha256};
 
 use super::issuance::Issuer;
 use super::{DomainError, rfc3339, unix};
@@ -168,6 +169,7 @@ impl Issuer {
         now: SystemTime,
     ) -> Result<VerifyResult, DomainError> {
         let mut conn = self.db().conn()?;
+        let rows = self.issued_rows(&mut conn, &p.credentials)?;
         let check = |anchors: &[presentation::TrustAnchor]| {
             presentation::check_presentation_cached(
                 anchors,
@@ -194,7 +196,10 @@ impl Issuer {
         let (mut all_good, mut all_logged, mut identity_ok) = (true, true, true);
         for c in &pure.credentials {
             let mut errs = c.errors.clone();
-            let row = credentials::by_cert_sha256(&mut conn, &c.cert_sha256)?;
+            let row = match rows.iter().find(|(h, _)| *h == c.cert_sha256) {
+                Some((_, row)) => row.clone(),
+                None => credentials::by_cert_sha256(&mut conn, &c.cert_sha256)?,
+            };
             let status = match &row {
                 None => "unknown",
                 Some(r) if r.status == CredentialStatus::Revoked => "revoked",
@@ -321,6 +326,41 @@ impl Issuer {
             checks,
             errors,
         })
+    }
+
+    /// The stored credential row of each presented certificate (by the
+    /// SHA-256 of its DER, lowercase hex), read before the chain checks so
+    /// that the signature of a certificate this service issued is vouched
+    /// for instead of verified again: its very bytes were signed by the
+    /// row's CA key and that signature checked before the row was stored
+    /// (`certs::signer`). A presentation with more credentials than allowed
+    /// is refused by the pure checks; nothing is read for it.
+    fn issued_rows(
+        &self,
+        conn: &mut schema::DbConnection,
+        presented: &[Vec<u8>],
+    ) -> Result<Vec<(String, Option<credentials::Credential>)>, DomainError> {
+        if presented.len() > presentation::MAX_CREDENTIALS {
+            return Ok(Vec::new());
+        }
+        let mut rows = Vec::with_capacity(presented.len());
+        for der in presented {
+            let hash: [u8; 32] = Sha256::digest(der).into();
+            let hex = hex::encode(hash);
+            let row = credentials::by_cert_sha256(conn, &hex)?;
+            if let Some(r) = &row {
+                let keys = self.keys_snapshot_on(conn)?;
+                if let Some(spki) = keys
+                    .iter()
+                    .find(|k| k.key_id == r.issuer_key_id)
+                    .and_then(|k| k.spki.as_deref())
+                {
+                    self.signatures.vouch(&hash, spki);
+                }
+            }
+            rows.push((hex, row));
+        }
+        Ok(rows)
     }
 
     /// Verification anchors from a snapshot at most `KEYS_TTL` old (or
