@@ -11,6 +11,7 @@
 
 use diesel::prelude::*;
 
+use crate::cached::Cached;
 use crate::connection::DbConnection;
 use crate::credentials::CredentialKind;
 use crate::error::StorageError;
@@ -132,15 +133,17 @@ pub fn resolve(
     if state == IntentState::Pending {
         return Ok(false);
     }
-    let changed = diesel::update(
-        issuance_intents::table
-            .filter(issuance_intents::serial.eq(serial))
-            .filter(issuance_intents::state.eq(IntentState::Pending)),
+    let changed = Cached(
+        diesel::update(
+            issuance_intents::table
+                .filter(issuance_intents::serial.eq(serial))
+                .filter(issuance_intents::state.eq(IntentState::Pending)),
+        )
+        .set((
+            issuance_intents::state.eq(state),
+            issuance_intents::resolved_at.eq(Some(at)),
+        )),
     )
-    .set((
-        issuance_intents::state.eq(state),
-        issuance_intents::resolved_at.eq(Some(at)),
-    ))
     .execute(conn)?;
     Ok(changed == 1)
 }

@@ -20,6 +20,7 @@
 //! the caller; this crate never reads a clock.
 #![forbid(unsafe_code)]
 
+mod cached;
 pub mod challenges;
 mod connection;
 pub mod credentials;
