@@ -382,20 +382,17 @@ impl Issuer {
             officer,
             now,
         );
-        let claimed = self
-            .db
-            .group_write(move |c| -> Result<Result<(), String>, StorageError> {
-                if let Some(existing) = identities::active_by_dedup_hmac(c, &identity.dedup_hmac)? {
-                    return Ok(Err(existing.id.to_string()));
-                }
-                identities::insert(c, &identity)?;
-                intents::insert(c, &intent)?;
-                Ok(Ok(()))
-            });
+        // The partial unique index identities_one_active_per_person is the
+        // check: no read of our own inside the single writer's batch.
+        let claimed = self.db.group_write(move |c| -> Result<(), StorageError> {
+            identities::insert(c, &identity)?;
+            intents::insert(c, &intent)?;
+            Ok(())
+        });
         let existing = match claimed {
-            Ok(Ok(())) => None,
-            Ok(Err(existing)) => Some(existing),
-            // Lost the race: a concurrent enrollment of the same person committed first.
+            Ok(()) => None,
+            // Enrolled before, or a concurrent enrollment of the same person
+            // committed first.
             Err(StorageError::UniqueViolation { constraint, .. })
                 if constraint == "identities_one_active_per_person" =>
             {

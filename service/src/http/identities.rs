@@ -156,9 +156,10 @@ pub struct IdentityBody {
 /// Waits for the issuance entry to be integrated and builds the response;
 /// on timeout the credential stays issued and recorded, and the client gets
 /// 503 `ledger-pending` with the leaf hash to fetch the proof later.
-async fn issued_body(state: &web::Data<AppState>, i: Issued) -> Result<IssuedBody, ApiError> {
-    let receipt =
-        super::await_receipt(state, i.leaf_hash, i.serial.clone(), i.identity_id.clone()).await?;
+/// The response to an issuance, with its receipt; runs on the blocking
+/// pool (it waits for the ledger).
+fn issued_body(state: &AppState, i: Issued) -> Result<IssuedBody, ApiError> {
+    let receipt = super::receipt_for(state, i.leaf_hash, i.serial.clone(), i.identity_id.clone())?;
     let cert = certs::from_der(&i.certificate).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(IssuedBody {
         identity_id: i.identity_id,
@@ -171,9 +172,9 @@ async fn issued_body(state: &web::Data<AppState>, i: Issued) -> Result<IssuedBod
     })
 }
 
-fn created(location: String, body: IssuedBody) -> HttpResponse {
+fn created(body: IssuedBody) -> HttpResponse {
     HttpResponse::Created()
-        .insert_header(("Location", location))
+        .insert_header(("Location", format!("/v1/identities/{}", body.identity_id)))
         .json(body)
 }
 
@@ -195,8 +196,7 @@ pub async fn enroll(
     body: web::Json<EnrollBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let state2 = state.clone();
-    let issued = web::block(move || {
+    let issued = web::block(move || -> Result<IssuedBody, ApiError> {
         let req = EnrollRequest {
             national_id: NationalId::normalise(&body.national_id.0)?,
             full_name: body.full_name,
@@ -204,11 +204,11 @@ pub async fn enroll(
             address: body.address,
             csr: body.csr,
         };
-        state.issuer.enroll(&staff.0, &req, SystemTime::now())
+        let issued = state.issuer.enroll(&staff.0, &req, SystemTime::now())?;
+        issued_body(&state, issued)
     })
     .await??;
-    let location = format!("/v1/identities/{}", issued.identity_id);
-    Ok(created(location, issued_body(&state2, issued).await?))
+    Ok(created(issued))
 }
 
 /// Issues a licence to an enrolled person (officer of the type's department).
@@ -232,20 +232,19 @@ pub async fn issue_licence(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let body = body.into_inner();
-    let state2 = state.clone();
     let order = LicenceOrder {
         license_type: body.license_type,
         attributes: body.attributes,
         valid_days: body.valid_days,
     };
-    let issued = web::block(move || {
-        state
+    let issued = web::block(move || -> Result<IssuedBody, ApiError> {
+        let issued = state
             .issuer
-            .issue_licence(&staff.0, &id, &order, SystemTime::now())
+            .issue_licence(&staff.0, &id, &order, SystemTime::now())?;
+        issued_body(&state, issued)
     })
     .await??;
-    let location = format!("/v1/identities/{}", issued.identity_id);
-    Ok(created(location, issued_body(&state2, issued).await?))
+    Ok(created(issued))
 }
 
 /// Issues a new identity certificate for a new device key and revokes the
@@ -271,11 +270,14 @@ pub async fn reissue(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let csr = body.into_inner().csr;
-    let state2 = state.clone();
-    let issued =
-        web::block(move || state.issuer.reissue(&staff.0, &id, &csr, SystemTime::now())).await??;
-    let location = format!("/v1/identities/{}", issued.identity_id);
-    Ok(created(location, issued_body(&state2, issued).await?))
+    let issued = web::block(move || -> Result<IssuedBody, ApiError> {
+        let issued = state
+            .issuer
+            .reissue(&staff.0, &id, &csr, SystemTime::now())?;
+        issued_body(&state, issued)
+    })
+    .await??;
+    Ok(created(issued))
 }
 
 /// The identity and its credentials (officers).

@@ -106,10 +106,23 @@ pub(crate) async fn await_receipt(
     serial: String,
     identity_id: String,
 ) -> Result<crate::domain::ledger::Receipt, ApiError> {
-    let ledger = Arc::clone(&state.ledger);
+    let state = state.clone();
+    web::block(move || receipt_for(&state, leaf_hash, serial, identity_id)).await?
+}
+
+/// [`await_receipt`] for a caller already on the blocking pool: an
+/// issuance waits for its receipt in the same blocking task that issued,
+/// instead of handing over to another thread.
+pub(crate) fn receipt_for(
+    state: &AppState,
+    leaf_hash: ::ledger::Hash,
+    serial: String,
+    identity_id: String,
+) -> Result<crate::domain::ledger::Receipt, ApiError> {
     let timeout = std::time::Duration::from_millis(state.config.receipt_timeout_ms);
-    web::block(move || ledger.receipt(&leaf_hash, timeout))
-        .await??
+    state
+        .ledger
+        .receipt(&leaf_hash, timeout)?
         .ok_or_else(|| ApiError::LedgerPending {
             leaf_hash: hex::encode(leaf_hash),
             serial: Some(serial),
