@@ -19,6 +19,8 @@
 # graphs) for the whole load run and writes FILE (needs linux-perf);
 # BENCH_PERF_HZ sets the sampling rate (default 499; dwarf call graphs cost
 # the load run CPU, so a lower rate disturbs it less).
+# BENCH_WALLETD=PATH runs that walletd binary instead of the one just built
+# (an A/B comparison of two builds with the same schema, run alternately).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -98,7 +100,7 @@ PID_ARGS=()
 for i in $(seq 1 "$INSTANCES"); do
     port=$((18080 + i))
     WALLET_LISTEN="127.0.0.1:$port" WALLET_PUBLIC_URL="http://127.0.0.1:$port" \
-        "$ROOT/target/release/walletd" >"$WORK/walletd-$i.log" 2>&1 &
+        "${BENCH_WALLETD:-$ROOT/target/release/walletd}" >"$WORK/walletd-$i.log" 2>&1 &
     PIDS+=("$!")
     PID_ARGS+=(--pid "$!")
     URLS+=(--url "http://127.0.0.1:$port")
