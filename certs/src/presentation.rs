@@ -533,12 +533,14 @@ impl<'a> ChainVerifier<'a> {
         der: &[u8],
         now: Option<Duration>,
     ) -> (CredentialCheck, Option<Holder>) {
+        // Hashed once: the fingerprint and the signature cache key.
+        let digest: [u8; 32] = Sha256::digest(der).into();
         let mut check = CredentialCheck {
             serial: String::new(),
             kind: CredentialKind::Unknown,
             license_type: None,
             identity_id: None,
-            cert_sha256: sha256_fingerprint(der),
+            cert_sha256: hex::encode(digest),
             issuer_key_id: None,
             chain_ok: false,
             valid_now: false,
@@ -603,7 +605,7 @@ impl<'a> ChainVerifier<'a> {
             codes::NOT_YET_VALID,
         ));
         let candidates: Vec<Candidate> = (0..self.anchors.len())
-            .filter_map(|i| self.candidate(i, &cert, now))
+            .filter_map(|i| self.candidate(i, &cert, &digest, now))
             .collect();
         let best = candidates
             .iter()
@@ -637,6 +639,7 @@ impl<'a> ChainVerifier<'a> {
         &mut self,
         index: usize,
         cert: &Certificate,
+        cert_sha256: &[u8; 32],
         now: Option<Duration>,
     ) -> Option<Candidate> {
         let anchors = self.anchors;
@@ -649,7 +652,7 @@ impl<'a> ChainVerifier<'a> {
         if let Err(code) = self.ca_verdict(index) {
             errors.push(code);
         }
-        if let Err(e) = self.signed_by(cert, index) {
+        if let Err(e) = self.signed_by(cert, cert_sha256, index) {
             errors.push(signature_code(&e, codes::BAD_SIGNATURE));
         }
         let time_errors =
@@ -685,7 +688,13 @@ impl<'a> ChainVerifier<'a> {
     /// [`verify_signed_by`] of `cert` under anchor `index`; the signature
     /// part through the cache, the name, key identifier and algorithm
     /// checks every time.
-    fn signed_by(&mut self, cert: &Certificate, index: usize) -> Result<(), CertError> {
+    /// `cert_sha256` is the SHA-256 of `cert`'s DER.
+    fn signed_by(
+        &mut self,
+        cert: &Certificate,
+        cert_sha256: &[u8; 32],
+        index: usize,
+    ) -> Result<(), CertError> {
         let issuer = &self
             .anchors
             .get(index)
@@ -694,11 +703,11 @@ impl<'a> ChainVerifier<'a> {
         let Some(cache) = self.cache else {
             return verify_signed_by(cert, issuer);
         };
-        let (Ok(der), Some(issuer_hash)) = (cert.to_der(), self.anchor_hash(index)) else {
+        let Some(issuer_hash) = self.anchor_hash(index) else {
             return verify_signed_by(cert, issuer);
         };
         check_link(cert, issuer)?;
-        let key = SignatureCache::key(&Sha256::digest(&der).into(), &issuer_hash);
+        let key = SignatureCache::key(cert_sha256, &issuer_hash);
         if cache.contains(&key) {
             return Ok(());
         }
@@ -752,9 +761,13 @@ impl ChainVerifier<'_> {
         if roots.is_empty() {
             return Err(codes::UNTRUSTED_ROOT);
         }
+        let ca_sha256: [u8; 32] = match ca.to_der() {
+            Ok(der) => Sha256::digest(der).into(),
+            Err(_) => return Err(codes::BAD_CA_SIGNATURE),
+        };
         let mut first_error = None;
         for root in roots {
-            match self.signed_by(ca, root) {
+            match self.signed_by(ca, &ca_sha256, root) {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     first_error.get_or_insert(signature_code(&e, codes::BAD_CA_SIGNATURE));

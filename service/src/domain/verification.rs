@@ -344,14 +344,18 @@ impl Issuer {
             return Ok(Vec::new());
         }
         let mut rows = Vec::with_capacity(presented.len());
+        let mut keys = None;
         for der in presented {
             let hash: [u8; 32] = Sha256::digest(der).into();
             let hex = hex::encode(hash);
             let row = credentials::by_cert_sha256(conn, &hex)?;
             if let Some(r) = &row {
-                let keys = self.keys_snapshot_on(conn)?;
+                if keys.is_none() {
+                    keys = Some(self.keys_snapshot_on(conn)?);
+                }
                 if let Some(spki) = keys
                     .iter()
+                    .flat_map(|k| k.iter())
                     .find(|k| k.key_id == r.issuer_key_id)
                     .and_then(|k| k.spki.as_deref())
                 {
