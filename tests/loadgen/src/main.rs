@@ -150,25 +150,18 @@ fn main() -> anyhow::Result<()> {
         None
     };
 
-    report(
-        &args,
+    let run = Run {
+        args: &args,
         threads,
-        &limits,
-        &results,
-        &cpu,
-        &memory,
-        checks.as_ref(),
-    );
+        limits: &limits,
+        results: &results,
+        cpu: &cpu,
+        memory: &memory,
+        checks: checks.as_ref(),
+    };
+    run.print();
     if let Some(path) = &args.json {
-        let doc = json_report(
-            &args,
-            threads,
-            &limits,
-            &results,
-            &cpu,
-            &memory,
-            checks.as_ref(),
-        );
+        let doc = run.json();
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)
             .with_context(|| format!("write {}", path.display()))?;
     }
@@ -283,138 +276,153 @@ fn limit_of(s: &Stats, limits: &Limits) -> Option<(f64, &'static str)> {
     }
 }
 
-fn report(
-    args: &Args,
+/// Everything one run measured, for the printed and the JSON report.
+struct Run<'a> {
+    args: &'a Args,
     threads: usize,
-    limits: &Limits,
-    results: &[Stats],
-    cpu: &[CpuShare],
-    memory: &[Memory],
-    checks: Option<&workload::Checks>,
-) {
-    println!();
-    println!(
-        "loadgen: {} connection(s) to {} instance(s), {} s per scenario, {threads} cores",
-        args.connections,
-        args.urls.len(),
-        args.duration
-    );
-    println!("raw limits, same run:");
-    match (limits.sign_1, limits.sign_n) {
-        (Some(one), Some(n)) => println!(
-            "  SoftHSM2 ECDSA P-256 sign (same token)  {one:>9.0}/s 1 thread   {n:>9.0}/s {threads} threads"
-        ),
-        _ => println!("  SoftHSM2 sign: not measured (give --module and --pin-file)"),
-    }
-    println!(
-        "  ECDSA P-256 verify, ring                {:>9.0}/s 1 thread   {:>9.0}/s {threads} threads",
-        limits.verify_ring_1, limits.verify_ring_n
-    );
-    println!(
-        "  ECDSA P-256 verify, RustCrypto p256     {:>9.0}/s 1 thread",
-        limits.verify_p256_1
-    );
-    println!();
-    println!(
-        "{:<10} {:>9} {:>7} {:>9} {:>8} {:>8} {:>8} {:>8}  ratio to limit",
-        "scenario", "ok", "failed", "ops/s", "p50 ms", "p90 ms", "p99 ms", "max ms"
-    );
-    for s in results {
-        let ratio = limit_of(s, limits)
-            .map(|(l, what)| format!("{:.3} of {what} ({l:.0}/s)", s.rate() / l))
-            .unwrap_or_else(|| "-".into());
-        println!(
-            "{:<10} {:>9} {:>7} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2}  {ratio}",
-            s.name,
-            s.ok,
-            s.failed(),
-            s.rate(),
-            s.ms(0.5),
-            s.ms(0.9),
-            s.ms(0.99),
-            s.ms(1.0),
-        );
-        for (kind, n) in &s.errors {
-            println!("{:<10}   error {kind}: {n}", "");
-        }
-    }
-    println!();
-    println!("CPU per operation (microseconds) and machine busy over each scenario:");
-    let us = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"));
-    for (s, c) in results.iter().zip(cpu) {
-        println!(
-            "  {:<10} walletd {:>6}   loadgen {:>6}   machine busy {}",
-            s.name,
-            us(c.walletd_us),
-            us(c.loadgen_us),
-            c.machine_busy
-                .map_or_else(|| "-".to_owned(), |b| format!("{:.0} %", b * 100.0)),
-        );
-    }
-    for (when, pid, mem) in memory {
-        match mem {
-            Some((rss, hwm)) => {
-                println!("walletd pid {pid} {when}: RSS {rss:.1} MiB, peak {hwm:.1} MiB")
-            }
-            None => println!("walletd pid {pid} {when}: not readable"),
-        }
-    }
-    if let Some(c) = checks {
-        println!(
-            "receipts: {} checked, {} failed; serials: {} issued, {} duplicated; checkpoints: {} verified",
-            c.receipts, c.receipt_failures, c.serials, c.duplicate_serials, c.checkpoints
-        );
-        for f in c.failures.iter().take(10) {
-            println!("  {f}");
-        }
-    }
+    limits: &'a Limits,
+    results: &'a [Stats],
+    cpu: &'a [CpuShare],
+    memory: &'a [Memory],
+    checks: Option<&'a workload::Checks>,
 }
 
-fn json_report(
-    args: &Args,
-    threads: usize,
-    limits: &Limits,
-    results: &[Stats],
-    cpu: &[CpuShare],
-    memory: &[Memory],
-    checks: Option<&workload::Checks>,
-) -> serde_json::Value {
-    serde_json::json!({
-        "connections": args.connections,
-        "instances": args.urls.len(),
-        "seconds_per_scenario": args.duration,
-        "cores": threads,
-        "limits": {
-            "hsm_sign_1": limits.sign_1,
-            "hsm_sign_n": limits.sign_n,
-            "verify_ring_1": limits.verify_ring_1,
-            "verify_ring_n": limits.verify_ring_n,
-            "verify_p256_1": limits.verify_p256_1,
-        },
-        "scenarios": results.iter().zip(cpu).map(|(s, c)| serde_json::json!({
-            "name": s.name,
-            "ok": s.ok,
-            "failed": s.failed(),
-            "errors": s.errors,
-            "seconds": s.seconds,
-            "rate": s.rate(),
-            "p50_ms": s.ms(0.5),
-            "p90_ms": s.ms(0.9),
-            "p99_ms": s.ms(0.99),
-            "max_ms": s.ms(1.0),
-            "ratio": limit_of(s, limits).map(|(l, _)| s.rate() / l),
-            "walletd_cpu_us_per_op": c.walletd_us,
-            "loadgen_cpu_us_per_op": c.loadgen_us,
-            "machine_busy": c.machine_busy,
-        })).collect::<Vec<_>>(),
-        "memory": memory.iter().map(|(when, pid, m)| serde_json::json!({
-            "when": when, "pid": pid,
-            "rss_mib": m.map(|x| x.0), "peak_mib": m.map(|x| x.1),
-        })).collect::<Vec<_>>(),
-        "checks": checks.map(|c| serde_json::json!({
-            "receipts": c.receipts, "receipt_failures": c.receipt_failures,
-            "serials": c.serials, "duplicate_serials": c.duplicate_serials,
-            "checkpoints": c.checkpoints,
-        })),
-    })
+impl Run<'_> {
+    fn print(&self) {
+        let Run {
+            args,
+            threads,
+            limits,
+            results,
+            cpu,
+            memory,
+            checks,
+        } = *self;
+        println!();
+        println!(
+            "loadgen: {} connection(s) to {} instance(s), {} s per scenario, {threads} cores",
+            args.connections,
+            args.urls.len(),
+            args.duration
+        );
+        println!("raw limits, same run:");
+        match (limits.sign_1, limits.sign_n) {
+            (Some(one), Some(n)) => println!(
+                "  SoftHSM2 ECDSA P-256 sign (same token)  {one:>9.0}/s 1 thread   {n:>9.0}/s {threads} threads"
+            ),
+            _ => println!("  SoftHSM2 sign: not measured (give --module and --pin-file)"),
+        }
+        println!(
+            "  ECDSA P-256 verify, ring                {:>9.0}/s 1 thread   {:>9.0}/s {threads} threads",
+            limits.verify_ring_1, limits.verify_ring_n
+        );
+        println!(
+            "  ECDSA P-256 verify, RustCrypto p256     {:>9.0}/s 1 thread",
+            limits.verify_p256_1
+        );
+        println!();
+        println!(
+            "{:<10} {:>9} {:>7} {:>9} {:>8} {:>8} {:>8} {:>8}  ratio to limit",
+            "scenario", "ok", "failed", "ops/s", "p50 ms", "p90 ms", "p99 ms", "max ms"
+        );
+        for s in results {
+            let ratio = limit_of(s, limits)
+                .map(|(l, what)| format!("{:.3} of {what} ({l:.0}/s)", s.rate() / l))
+                .unwrap_or_else(|| "-".into());
+            println!(
+                "{:<10} {:>9} {:>7} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2}  {ratio}",
+                s.name,
+                s.ok,
+                s.failed(),
+                s.rate(),
+                s.ms(0.5),
+                s.ms(0.9),
+                s.ms(0.99),
+                s.ms(1.0),
+            );
+            for (kind, n) in &s.errors {
+                println!("{:<10}   error {kind}: {n}", "");
+            }
+        }
+        println!();
+        println!("CPU per operation (microseconds) and machine busy over each scenario:");
+        let us = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"));
+        for (s, c) in results.iter().zip(cpu) {
+            println!(
+                "  {:<10} walletd {:>6}   loadgen {:>6}   machine busy {}",
+                s.name,
+                us(c.walletd_us),
+                us(c.loadgen_us),
+                c.machine_busy
+                    .map_or_else(|| "-".to_owned(), |b| format!("{:.0} %", b * 100.0)),
+            );
+        }
+        for (when, pid, mem) in memory {
+            match mem {
+                Some((rss, hwm)) => {
+                    println!("walletd pid {pid} {when}: RSS {rss:.1} MiB, peak {hwm:.1} MiB")
+                }
+                None => println!("walletd pid {pid} {when}: not readable"),
+            }
+        }
+        if let Some(c) = checks {
+            println!(
+                "receipts: {} checked, {} failed; serials: {} issued, {} duplicated; checkpoints: {} verified",
+                c.receipts, c.receipt_failures, c.serials, c.duplicate_serials, c.checkpoints
+            );
+            for f in c.failures.iter().take(10) {
+                println!("  {f}");
+            }
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let Run {
+            args,
+            threads,
+            limits,
+            results,
+            cpu,
+            memory,
+            checks,
+        } = *self;
+        serde_json::json!({
+            "connections": args.connections,
+            "instances": args.urls.len(),
+            "seconds_per_scenario": args.duration,
+            "cores": threads,
+            "limits": {
+                "hsm_sign_1": limits.sign_1,
+                "hsm_sign_n": limits.sign_n,
+                "verify_ring_1": limits.verify_ring_1,
+                "verify_ring_n": limits.verify_ring_n,
+                "verify_p256_1": limits.verify_p256_1,
+            },
+            "scenarios": results.iter().zip(cpu).map(|(s, c)| serde_json::json!({
+                "name": s.name,
+                "ok": s.ok,
+                "failed": s.failed(),
+                "errors": s.errors,
+                "seconds": s.seconds,
+                "rate": s.rate(),
+                "p50_ms": s.ms(0.5),
+                "p90_ms": s.ms(0.9),
+                "p99_ms": s.ms(0.99),
+                "max_ms": s.ms(1.0),
+                "ratio": limit_of(s, limits).map(|(l, _)| s.rate() / l),
+                "walletd_cpu_us_per_op": c.walletd_us,
+                "loadgen_cpu_us_per_op": c.loadgen_us,
+                "machine_busy": c.machine_busy,
+            })).collect::<Vec<_>>(),
+            "memory": memory.iter().map(|(when, pid, m)| serde_json::json!({
+                "when": when, "pid": pid,
+                "rss_mib": m.map(|x| x.0), "peak_mib": m.map(|x| x.1),
+            })).collect::<Vec<_>>(),
+            "checks": checks.map(|c| serde_json::json!({
+                "receipts": c.receipts, "receipt_failures": c.receipt_failures,
+                "serials": c.serials, "duplicate_serials": c.duplicate_serials,
+                "checkpoints": c.checkpoints,
+            })),
+        })
+    }
 }
