@@ -1,46 +1,65 @@
-//! Prepared-statement reuse for the hot queries diesel will not cache by
-//! itself: every `UPDATE` and every query with a literal SQL fragment.
+//! Prepared-statement reuse for the hot `UPDATE`s, which diesel will not
+//! cache by itself.
 
 use diesel::QueryResult;
 use diesel::backend::Backend;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::query_dsl::RunQueryDsl;
+use diesel::connection::Connection;
+use diesel::pg::{Pg, PgMetadataLookup};
+use diesel::query_builder::{CollectedQuery, MoveableBindCollector, QueryBuilder, QueryFragment};
+use diesel::sql_types::TypeMetadata;
+use diesel::sqlite::Sqlite;
 
-/// `Cached(query)` runs `query` through the connection's statement cache,
-/// keyed by its SQL text.
+use crate::connection::DbConnection;
+
+/// Runs `query` (a statement that returns no rows) through the connection's
+/// prepared-statement cache, keyed by its SQL text; returns the number of
+/// rows it changed.
 ///
 /// Diesel prepares an `UPDATE` (its SET list may render differently per
-/// call) and any query holding a `sql` literal afresh on every execution.
-/// Under load that was parsing and planning the same text thousands of
-/// times a second (intent resolution, nonce consumption, the duplicate
-/// enrollment check). Keying the cache by the text itself is safe whatever
-/// the query renders to: different text, different statement. The type
-/// deliberately has no static query id, so the type alone never selects a
-/// cached statement.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Cached<Q>(pub(crate) Q);
-
-impl<Q> QueryId for Cached<Q> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
+/// call) afresh on every execution, and on PostgreSQL every `INSERT` too
+/// (a column may render as `DEFAULT`). Under load that was parsing and
+/// planning the same few texts thousands of times a second inside the
+/// single writer's batch (intent resolution, nonce consumption), and on
+/// PostgreSQL one more round trip per statement. Here the query is rendered
+/// and its binds collected first, and the result is handed to diesel as a
+/// query that is safe to cache: keyed by its own text, a statement can only
+/// ever be reused for that same text.
+///
+/// (Overriding `is_safe_to_cache_prepared` on a wrapper type does not work:
+/// diesel asks through a reference, whose implementation walks the AST and
+/// finds the `UPDATE`.)
+pub(crate) fn execute<Q>(conn: &mut DbConnection, query: &Q) -> QueryResult<usize>
+where
+    Q: QueryFragment<Sqlite> + QueryFragment<Pg>,
+{
+    match conn {
+        DbConnection::Sqlite(c) => {
+            let collected = collect::<Sqlite, _, _>(query, &mut ())?;
+            c.execute_returning_count(&collected)
+        }
+        DbConnection::Postgres(c) => {
+            // Our types are built in; the lookup is there for custom ones.
+            let collected = collect::<Pg, _, _>(query, c as &mut dyn PgMetadataLookup)?;
+            c.execute_returning_count(&collected)
+        }
+    }
 }
 
-impl<Q, DB> QueryFragment<DB> for Cached<Q>
+/// `query`'s SQL text and bind values for backend `DB`.
+fn collect<DB, Q, T>(
+    query: &Q,
+    lookup: &mut <DB as TypeMetadata>::MetadataLookup,
+) -> QueryResult<CollectedQuery<T>>
 where
-    DB: Backend,
+    DB: Backend + Default,
+    DB::QueryBuilder: Default,
+    for<'a> DB::BindCollector<'a>: MoveableBindCollector<DB, BindData = T> + Default,
     Q: QueryFragment<DB>,
 {
-    fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        self.0.walk_ast(pass)
-    }
-
-    fn is_safe_to_cache_prepared(&self, _backend: &DB) -> QueryResult<bool> {
-        Ok(true)
-    }
+    let backend = DB::default();
+    let mut sql = DB::QueryBuilder::default();
+    query.to_sql(&mut sql, &backend)?;
+    let mut binds = DB::BindCollector::default();
+    query.collect_binds(&mut binds, lookup, &backend)?;
+    Ok(CollectedQuery::new(sql.finish(), true, binds.moveable()))
 }
-
-impl<Q: Query> Query for Cached<Q> {
-    type SqlType = Q::SqlType;
-}
-
-impl<Q, Conn> RunQueryDsl<Conn> for Cached<Q> {}

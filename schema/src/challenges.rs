@@ -5,7 +5,7 @@
 
 use diesel::prelude::*;
 
-use crate::cached::Cached;
+use crate::cached;
 use crate::connection::DbConnection;
 use crate::error::StorageError;
 use crate::ids::StaffId;
@@ -66,14 +66,15 @@ pub fn consume(
         .filter(challenges::used_at.is_null())
         .filter(challenges::expires_at.gt(now));
     let changed = match counter {
-        Some(by) => Cached(
-            diesel::update(open.filter(challenges::created_by.eq(by)))
+        Some(by) => cached::execute(
+            conn,
+            &diesel::update(open.filter(challenges::created_by.eq(by)))
                 .set(challenges::used_at.eq(Some(now))),
-        )
-        .execute(conn)?,
-        None => {
-            Cached(diesel::update(open).set(challenges::used_at.eq(Some(now)))).execute(conn)?
-        }
+        )?,
+        None => cached::execute(
+            conn,
+            &diesel::update(open).set(challenges::used_at.eq(Some(now))),
+        )?,
     };
     if changed == 1 {
         return Ok(Consumed::Fresh);

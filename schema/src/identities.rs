@@ -11,7 +11,6 @@ use std::fmt;
 
 use diesel::prelude::*;
 
-use crate::cached::Cached;
 use crate::connection::DbConnection;
 use crate::error::StorageError;
 use crate::ids::{IdentityId, StaffId, text_enum};
@@ -123,21 +122,18 @@ pub fn active_by_dedup_hmac(
     conn: &mut DbConnection,
     dedup_hmac: &[u8],
 ) -> Result<Option<Identity>, StorageError> {
-    Ok(Cached(
-        identities::table
-            .filter(identities::dedup_hmac.eq(dedup_hmac))
-            // A literal, not a bound value: only then can the planner see
-            // that the partial index identities_one_active_per_person
-            // applies (SQLite with a stable plan, PostgreSQL with a generic
-            // plan); with `status = ?` this was a scan of every identity.
-            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
-                "status = 'active'",
-            ))
-            .select(Identity::as_select())
-            .limit(1),
-    )
-    .get_result(conn)
-    .optional()?)
+    Ok(identities::table
+        .filter(identities::dedup_hmac.eq(dedup_hmac))
+        // A literal, not a bound value: only then can the planner see
+        // that the partial index identities_one_active_per_person
+        // applies (SQLite with a stable plan, PostgreSQL with a generic
+        // plan); with `status = ?` this was a scan of every identity.
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "status = 'active'",
+        ))
+        .select(Identity::as_select())
+        .first(conn)
+        .optional()?)
 }
 
 /// Revokes the active identity `id` at `at`. Returns `false` when there is

@@ -11,7 +11,7 @@
 
 use diesel::prelude::*;
 
-use crate::cached::Cached;
+use crate::cached;
 use crate::connection::DbConnection;
 use crate::credentials::CredentialKind;
 use crate::error::StorageError;
@@ -133,8 +133,9 @@ pub fn resolve(
     if state == IntentState::Pending {
         return Ok(false);
     }
-    let changed = Cached(
-        diesel::update(
+    let changed = cached::execute(
+        conn,
+        &diesel::update(
             issuance_intents::table
                 .filter(issuance_intents::serial.eq(serial))
                 .filter(issuance_intents::state.eq(IntentState::Pending)),
@@ -143,7 +144,6 @@ pub fn resolve(
             issuance_intents::state.eq(state),
             issuance_intents::resolved_at.eq(Some(at)),
         )),
-    )
-    .execute(conn)?;
+    )?;
     Ok(changed == 1)
 }
