@@ -1,9 +1,11 @@
 //! ECDSA P-256 / SHA-256 verification on the hot paths (CSR proof of
-//! possession, the post-sign self-check, chain links, holder signatures),
+//! possession, the post-sign self-check, chain links, holder signatures,
+//! the check of each ledger checkpoint the HSM signs),
 //! done by `ring`: about five times the rate of RustCrypto `p256` on the
 //! same core (BENCHMARKS.md). Keys are still parsed and checked by `p256`.
 
 use p256::ecdsa::{DerSignature, VerifyingKey};
+use p256::pkcs8::DecodePublicKey as _;
 
 /// True when `signature` (DER) over `message` verifies under `key`. High-S
 /// signatures are accepted, as X.509 verifiers accept them (SoftHSM2 makes
@@ -16,6 +18,20 @@ pub(crate) fn verify(key: &VerifyingKey, message: &[u8], signature: &DerSignatur
     )
     .verify(message, signature.as_bytes())
     .is_ok()
+}
+
+/// True when the DER `signature` over `message` verifies under the P-256
+/// key whose DER SubjectPublicKeyInfo is `spki_der` (false for a key or
+/// signature that does not parse). For the service's checks of signatures
+/// its HSM just made, such as each ledger checkpoint's.
+pub fn verify_p256(spki_der: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    match (
+        VerifyingKey::from_public_key_der(spki_der),
+        DerSignature::from_bytes(signature),
+    ) {
+        (Ok(key), Ok(signature)) => verify(&key, message, &signature),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -43,5 +59,33 @@ mod tests {
             }
             assert!(!verify(&vk, &[i ^ 1; 40], &sig.to_der()));
         }
+    }
+
+    #[test]
+    fn verify_p256_takes_an_spki_and_refuses_what_does_not_parse() {
+        use p256::pkcs8::EncodePublicKey as _;
+        let key = SigningKey::from_slice(&[5u8; 32]).unwrap_or_else(|_| unreachable!());
+        let spki = key
+            .verifying_key()
+            .to_public_key_der()
+            .unwrap_or_else(|_| unreachable!());
+        let sig: p256::ecdsa::Signature = key.sign(b"note text\n");
+        let der = sig.to_der();
+        assert!(verify_p256(spki.as_bytes(), b"note text\n", der.as_bytes()));
+        assert!(!verify_p256(
+            spki.as_bytes(),
+            b"note text!\n",
+            der.as_bytes()
+        ));
+        assert!(!verify_p256(
+            &spki.as_bytes()[1..],
+            b"note text\n",
+            der.as_bytes()
+        ));
+        assert!(!verify_p256(
+            spki.as_bytes(),
+            b"note text\n",
+            &der.as_bytes()[1..]
+        ));
     }
 }

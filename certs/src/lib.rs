@@ -38,6 +38,7 @@ mod verify;
 mod test_support;
 
 pub use ca::{build_cross_certificate, build_issuing_ca, build_root};
+pub use ecdsa::verify_p256;
 pub use encoding::{from_der, from_pem, spki_from_der, spki_pem, to_der, to_pem};
 pub use error::{CertError, LintFinding, LintReport};
 pub use identifiers::{SERIAL_LEN, key_identifier, random_serial, serial_hex, sha256_fingerprint};

@@ -8,6 +8,10 @@
 //! are unaffected. A failed COMMIT fails every caller of that batch with
 //! [`StorageError::Unavailable`]. Batches form by themselves: while one
 //! commit is being flushed, the next callers queue up.
+//!
+//! A [`BatchTail`] (the ledger sequencer) may run at the end of every batch,
+//! inside its transaction: what the callers queued is then sequenced by the
+//! same commit, and the tail's own failure rolls back only its savepoint.
 
 use std::collections::VecDeque;
 use std::sync::mpsc;
@@ -70,11 +74,42 @@ fn unavailable(why: &str) -> StorageError {
     StorageError::Unavailable(Box::new(GroupCommitFailed(why.to_owned())))
 }
 
+/// Work run at the end of every group-commit batch, inside the batch's
+/// transaction and after its callers' writes (see [`Database::set_batch_tail`]).
+pub trait BatchTail: Send + Sync {
+    /// Runs in a savepoint of its own: an error rolls back only what this
+    /// did, and the batch commits without it. Returns what to run once the
+    /// batch has committed, before any caller is answered (dropped unrun
+    /// when the commit fails).
+    ///
+    /// # Errors
+    ///
+    /// Whatever stopped the tail; the committer logs it.
+    fn before_commit(&self, conn: &mut DbConnection) -> Result<Option<AfterCommit>, TailError>;
+}
+
+/// What a [`BatchTail`] runs after its batch committed.
+pub type AfterCommit = Box<dyn FnOnce() + Send>;
+
+/// Why a [`BatchTail`] did nothing.
+pub type TailError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A tail's failure inside the savepoint that undoes it.
+#[derive(Debug, thiserror::Error)]
+enum TailFailed {
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error(transparent)]
+    Tail(TailError),
+}
+
 /// The queue shared by a [`Database`]'s clones and its committer threads.
 pub(crate) struct GroupQueue {
     jobs: Mutex<VecDeque<Box<dyn Job>>>,
     ready: Condvar,
     started: std::sync::Once,
+    /// Weak: the tail (the ledger) holds a [`Database`] itself.
+    tail: Mutex<Option<Weak<dyn BatchTail>>>,
 }
 
 impl std::fmt::Debug for GroupQueue {
@@ -89,6 +124,7 @@ impl GroupQueue {
             jobs: Mutex::new(VecDeque::new()),
             ready: Condvar::new(),
             started: std::sync::Once::new(),
+            tail: Mutex::new(None),
         }
     }
 }
@@ -129,6 +165,17 @@ impl Database {
             .unwrap_or_else(|_| Err(unavailable("the committer stopped").into()))
     }
 
+    /// Runs `tail` at the end of every later batch of this database's
+    /// group commits (all clones), replacing any earlier one; it stops when
+    /// the tail is dropped.
+    pub fn set_batch_tail(&self, tail: Weak<dyn BatchTail>) {
+        *self
+            .group_queue()
+            .tail
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(tail);
+    }
+
     fn start_committers(&self, queue: &Arc<GroupQueue>) {
         // SQLite has one writer at a time: more committers would only queue
         // on its lock. PostgreSQL overlaps one batch's commit with the next.
@@ -155,6 +202,12 @@ fn committer(queue: &Weak<GroupQueue>, db: &Database) {
         let Some(q) = queue.upgrade() else {
             return;
         };
+        let tail = q
+            .tail
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .and_then(Weak::upgrade);
         let batch: Vec<Box<dyn Job>> = {
             let mut jobs = q.jobs.lock().unwrap_or_else(PoisonError::into_inner);
             if jobs.is_empty() {
@@ -171,21 +224,39 @@ fn committer(queue: &Weak<GroupQueue>, db: &Database) {
         if batch.is_empty() {
             continue;
         }
-        run_batch(db, batch);
+        run_batch(db, batch, tail.as_deref());
     }
 }
 
-fn run_batch(db: &Database, mut batch: Vec<Box<dyn Job>>) {
-    let outcome = db.write(|c| -> Result<(), StorageError> {
+fn run_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, tail: Option<&dyn BatchTail>) {
+    let outcome = db.write(|c| -> Result<Option<AfterCommit>, StorageError> {
         for job in &mut batch {
             job.run(c);
         }
-        Ok(())
+        let Some(tail) = tail else {
+            return Ok(None);
+        };
+        // A savepoint: the tail's failure leaves the callers' writes alone.
+        match c.transaction(|c| tail.before_commit(c).map_err(TailFailed::Tail)) {
+            Ok(after) => Ok(after),
+            Err(e) => {
+                tracing::warn!(error = %e, "the group-commit tail failed; the batch commits without it");
+                Ok(None)
+            }
+        }
     });
-    let why = outcome.as_ref().err().map(|e| {
-        tracing::warn!(error = %e, size = batch.len(), "group commit failed");
-        e.to_string()
-    });
+    let why = match outcome {
+        Ok(after) => {
+            if let Some(after) = after {
+                after();
+            }
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, size = batch.len(), "group commit failed");
+            Some(e.to_string())
+        }
+    };
     for job in batch {
         job.finish(why.as_deref().map_or(Ok(()), Err));
     }

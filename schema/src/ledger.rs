@@ -249,6 +249,23 @@ pub fn lock_sequencer(conn: &mut DbConnection) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// Like [`lock_sequencer`] without waiting: false when another transaction
+/// is the sequencer now. For work that may skip a turn, such as the group
+/// committer's tail: a committer waiting for the lock while holding its
+/// batch's row locks could deadlock with a key rotation that holds the lock
+/// and waits for one of those rows.
+pub fn try_lock_sequencer(conn: &mut DbConnection) -> Result<bool, StorageError> {
+    match conn {
+        DbConnection::Postgres(pg) => Ok(diesel::select(
+            diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+                "pg_try_advisory_xact_lock({PG_SEQUENCER_LOCK})"
+            )),
+        )
+        .get_result::<bool>(pg)?),
+        DbConnection::Sqlite(_) => Ok(true),
+    }
+}
+
 /// Every stored checkpoint, smallest tree first (for audits).
 pub fn checkpoints(conn: &mut DbConnection) -> Result<Vec<Checkpoint>, StorageError> {
     Ok(ledger_checkpoints::table

@@ -46,4 +46,5 @@ pub use connection::{
 /// error type (it must convert from this one).
 pub use diesel::result::Error as DieselError;
 pub use error::{InvalidId, StorageError};
+pub use group::{AfterCommit, BatchTail, TailError};
 pub use ids::{IdentityId, KeyId, KeyRowId, Serial, StaffId};

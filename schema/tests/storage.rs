@@ -113,6 +113,7 @@ on_both_backends!(
     crls_by_issuer,
     pool_timeout_is_unavailable,
     group_writes_commit_together_and_fail_alone,
+    group_commit_tail_runs_in_the_batch_and_fails_alone,
 );
 
 /// Many threads' writes through one group commit: every success is
@@ -145,13 +146,7 @@ fn group_writes_commit_together_and_fail_alone(f: &Fixture) -> TestResult {
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(StorageError::InvalidPoolSize(0)))
-            })
-            .collect()
+        join_all(handles)
     });
     let mut conn = f.db.conn()?;
     let names: Vec<String> = staff::list(&mut conn)?
@@ -181,6 +176,119 @@ fn group_writes_commit_together_and_fail_alone(f: &Fixture) -> TestResult {
     assert_eq!(failed, threads / 8);
     assert_eq!(names.iter().filter(|n| *n == "g-0").count(), 1);
     Ok(())
+}
+
+/// A tail that sees each batch's writes, writes a marker row of its own,
+/// and every third call fails after writing: the failures leave nothing and
+/// fail nobody; a success's after-commit step runs before its callers are
+/// answered.
+struct MarkerTail {
+    calls: std::sync::atomic::AtomicUsize,
+    /// Names the successful calls saw, added after their batch committed.
+    seen: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+impl schema::BatchTail for MarkerTail {
+    fn before_commit(
+        &self,
+        conn: &mut DbConnection,
+    ) -> Result<Option<schema::AfterCommit>, schema::TailError> {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let visible: Vec<String> = staff::list(conn)?.into_iter().map(|s| s.name).collect();
+        if n % 3 == 1 {
+            staff::insert(
+                conn,
+                &new_staff(&format!("tail-bad-{n}"), StaffRole::Counter, None),
+            )?;
+            return Err("this call fails".into());
+        }
+        staff::insert(
+            conn,
+            &new_staff(&format!("tail-{n}"), StaffRole::Counter, None),
+        )?;
+        let seen = std::sync::Arc::clone(&self.seen);
+        Ok(Some(Box::new(move || {
+            seen.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend(visible);
+        })))
+    }
+}
+
+fn group_commit_tail_runs_in_the_batch_and_fails_alone(f: &Fixture) -> TestResult {
+    let tail = std::sync::Arc::new(MarkerTail {
+        calls: std::sync::atomic::AtomicUsize::new(0),
+        seen: std::sync::Arc::default(),
+    });
+    let as_tail: std::sync::Arc<dyn schema::BatchTail> = tail.clone();
+    f.db.set_batch_tail(std::sync::Arc::downgrade(&as_tail));
+    let threads = 32;
+    let answered: Vec<Result<bool, StorageError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (db, seen) = (f.db.clone(), std::sync::Arc::clone(&tail.seen));
+                s.spawn(move || {
+                    let name = format!("w-{i}");
+                    let mine = name.clone();
+                    db.group_write(move |c| {
+                        staff::insert(c, &new_staff(&name, StaffRole::Counter, None))
+                    })?;
+                    // Answered after the after-commit step of its batch, if any.
+                    Ok(seen
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .contains(&mine))
+                })
+            })
+            .collect();
+        join_all(handles)
+    });
+    let calls = tail.calls.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(calls >= 1);
+    let mut seen_at_answer = 0;
+    for r in answered {
+        if r? {
+            seen_at_answer += 1;
+        }
+    }
+    // The first call succeeds, and its batch had at least one caller.
+    assert!(seen_at_answer >= 1);
+    let names: Vec<String> = staff::list(&mut *f.db.conn()?)?
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    for i in 0..threads {
+        assert!(names.contains(&format!("w-{i}")), "w-{i} committed");
+    }
+    for n in 0..calls {
+        let good = format!("tail-{n}");
+        let bad = format!("tail-bad-{n}");
+        assert_eq!(names.contains(&good), n % 3 != 1, "{good}");
+        assert!(!names.contains(&bad), "{bad} rolled back");
+    }
+    // Every name a successful tail saw was committed.
+    for name in tail
+        .seen
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+    {
+        assert!(names.contains(name), "{name}");
+    }
+    Ok(())
+}
+
+/// Joins scoped threads; a panicked thread counts as a failed write.
+fn join_all<T>(
+    handles: Vec<std::thread::ScopedJoinHandle<'_, Result<T, StorageError>>>,
+) -> Vec<Result<T, StorageError>> {
+    handles
+        .into_iter()
+        .map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(StorageError::InvalidPoolSize(0)))
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------- builders

@@ -64,6 +64,7 @@ struct FileConfig {
     ledger_origin: Option<String>,
     ledger_batch_max: Option<usize>,
     ledger_batch_delay_ms: Option<u64>,
+    ledger_in_commit: Option<bool>,
     receipt_timeout_ms: Option<u64>,
     rotation_request_ttl_secs: Option<u64>,
     tls_cert: Option<PathBuf>,
@@ -130,6 +131,9 @@ pub struct Config {
     pub ledger_batch_max: usize,
     /// How long the sequencer lets entries gather once woken, in ms.
     pub ledger_batch_delay_ms: u64,
+    /// Whether each group commit sequences the entries it stores, in the
+    /// same transaction (else only the sequencer thread does).
+    pub ledger_in_commit: bool,
     /// How long an issuance waits for its receipt before answering 503, in ms.
     pub receipt_timeout_ms: u64,
     /// How long a root rotation request waits for a second ops user, in s.
@@ -305,6 +309,17 @@ impl Config {
             5,
             10_000,
         )?;
+        let ledger_in_commit = match get("WALLET_LEDGER_IN_COMMIT").as_deref() {
+            None => f.ledger_in_commit.unwrap_or(true),
+            Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "WALLET_LEDGER_IN_COMMIT",
+                    message: format!("{other:?} is neither \"true\" nor \"false\""),
+                });
+            }
+        };
         let receipt_timeout_ms = number(
             "WALLET_RECEIPT_TIMEOUT_MS",
             f.receipt_timeout_ms,
@@ -342,6 +357,7 @@ impl Config {
             ledger_origin,
             ledger_batch_max,
             ledger_batch_delay_ms,
+            ledger_in_commit,
             receipt_timeout_ms,
             rotation_request_ttl_secs,
             tls,

@@ -93,9 +93,15 @@ fn run(args: &Args) -> anyhow::Result<()> {
             batch_delay: Duration::from_millis(config.ledger_batch_delay_ms),
         },
     ));
-    // The sequencer: integrates queued entries whenever woken, and every
-    // 200 ms to pick up entries other instances queued. On PostgreSQL the
-    // database lock makes sure only one instance integrates at a time.
+    // Group commits sequence their own entries in the same transaction. The
+    // sequencer thread integrates the rest (writes outside group commits,
+    // and batches that found another transaction sequencing) whenever woken,
+    // and every 200 ms to pick up entries other instances queued. On
+    // PostgreSQL the database lock makes sure only one transaction
+    // integrates at a time.
+    if config.ledger_in_commit {
+        ledger.sequence_group_commits();
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let sequencer = {
         let (ledger, stop) = (Arc::clone(&ledger), Arc::clone(&stop));

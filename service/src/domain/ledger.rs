@@ -7,6 +7,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -19,7 +20,7 @@ use ledger::tree::{self, HashStore};
 use pkcs11_bridge::Hsm;
 use schema::keys::{self, KeyPurpose};
 use schema::ledger::{self as store, LedgerLeaf, LedgerNode, NewQueuedLeaf};
-use schema::{Database, DbConnection, StorageError};
+use schema::{AfterCommit, BatchTail, Database, DbConnection, StorageError, TailError};
 
 use super::{DomainError, unix};
 
@@ -36,6 +37,7 @@ pub fn enqueue(
         .validate()
         .map_err(|e| DomainError::Inconsistent(format!("refusing to log an invalid entry: {e}")))?;
     let leaf_hash = entry.leaf_hash();
+    ENQUEUED.fetch_add(1, Ordering::Relaxed);
     store::enqueue(
         conn,
         &NewQueuedLeaf {
@@ -45,6 +47,18 @@ pub fn enqueue(
         },
     )?;
     Ok(leaf_hash)
+}
+
+/// Entries this process has queued, ever (rolled back or not). Only a hint
+/// for the group-commit tail: a batch after which it has not moved queued
+/// nothing here, so the tail skips its lock and queue reads (on PostgreSQL
+/// two round trips per batch). Entries other instances queue are the
+/// sequencer thread's, as before.
+static ENQUEUED: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// [`ENQUEUED`] when this committer thread's tail last looked.
+    static TAIL_SEEN: std::cell::Cell<u64> = const { std::cell::Cell::new(u64::MAX) };
 }
 
 /// Subtree hashes read from the database inside the current transaction.
@@ -191,20 +205,45 @@ pub struct Ledger {
     db: Database,
     origin: String,
     config: SequencerConfig,
-    /// Bumped after every batch this process integrates; waiters re-check.
-    integrated: (Mutex<u64>, Condvar),
     /// Set when an entry is queued; the sequencer thread waits on it.
     wake: (Mutex<bool>, Condvar),
-    /// Receipts of the entries this process integrated, made by the
-    /// sequencer from the batch it just wrote (no database reads per
-    /// waiter), kept until taken or [`RECEIPT_KEEP`] old.
-    receipts: Mutex<HashMap<Hash, (Instant, Receipt)>>,
+    /// What waiters for receipts watch; shared with what a group commit
+    /// runs after its batch (and its ledger entries) committed.
+    published: Arc<Published>,
     /// Committed upper subtree hashes (proofs and receipts).
     nodes: NodeCache,
 }
 
 /// An integrated batch: the new tree size and each new entry's receipt.
 type Batch = (u64, Vec<(Hash, Receipt)>);
+
+/// Integrated batches as this process hands them to waiting requests.
+#[derive(Default)]
+struct Published {
+    /// Bumped after every batch this process integrates; waiters re-check.
+    integrated: (Mutex<u64>, Condvar),
+    /// Receipts of the entries this process integrated, made by the
+    /// sequencer from the batch it just wrote (no database reads per
+    /// waiter), kept until taken or [`RECEIPT_KEEP`] old.
+    receipts: Mutex<HashMap<Hash, (Instant, Receipt)>>,
+}
+
+impl Published {
+    /// Hands out a committed batch's receipts; call only after its commit:
+    /// a receipt is for a durable leaf. Returns the new tree size.
+    fn publish(&self, (size, receipts): Batch) -> u64 {
+        {
+            let mut held = self.receipts.lock().unwrap_or_else(PoisonError::into_inner);
+            let at = Instant::now();
+            held.retain(|_, (t, _)| at.duration_since(*t) < RECEIPT_KEEP);
+            held.extend(receipts.into_iter().map(|(h, r)| (h, (at, r))));
+        }
+        let (lock, cv) = &self.integrated;
+        *lock.lock().unwrap_or_else(PoisonError::into_inner) = size;
+        cv.notify_all();
+        size
+    }
+}
 
 /// How long an integrated entry's receipt waits in memory for its request
 /// (it is normally taken within milliseconds; entries queued by another
@@ -251,9 +290,8 @@ impl Ledger {
             db,
             origin: origin.to_owned(),
             config,
-            integrated: (Mutex::new(0), Condvar::new()),
             wake: (Mutex::new(false), Condvar::new()),
-            receipts: Mutex::new(HashMap::new()),
+            published: Arc::default(),
             nodes: NodeCache::default(),
         }
     }
@@ -274,9 +312,33 @@ impl Ledger {
     /// checkpoint signed by the HSM, in one transaction under the sequencer
     /// lock. Returns the new tree size, or `None` when nothing was queued.
     pub fn integrate(&self, now: SystemTime) -> Result<Option<u64>, DomainError> {
-        let limit = i64::try_from(self.config.batch_max).unwrap_or(i64::MAX);
-        let result = self.db.write(|c| -> Result<Option<Batch>, DomainError> {
+        let batch = self.db.write(|c| -> Result<Option<Batch>, DomainError> {
             store::lock_sequencer(c)?;
+            self.integrate_on(c, now)
+        })?;
+        Ok(batch.map(|b| self.published.publish(b)))
+    }
+
+    /// Makes every group commit of this ledger's database sequence the
+    /// entries queued so far at the end of its batch, in the same
+    /// transaction, when no other transaction is the sequencer: one commit
+    /// then makes a request's record, its entry and its leaf durable, and
+    /// the receipt is ready when the request's write returns. Entries a
+    /// batch could not sequence wait for the next batch or for [`Ledger::run`].
+    pub fn sequence_group_commits(self: &Arc<Self>) {
+        let tail: Arc<dyn BatchTail> = Arc::clone(self) as Arc<dyn BatchTail>;
+        self.db.set_batch_tail(Arc::downgrade(&tail));
+    }
+
+    /// The body of one integration, inside a transaction that holds the
+    /// sequencer lock; the caller publishes the batch after its commit.
+    fn integrate_on(
+        &self,
+        c: &mut DbConnection,
+        now: SystemTime,
+    ) -> Result<Option<Batch>, DomainError> {
+        let limit = i64::try_from(self.config.batch_max).unwrap_or(i64::MAX);
+        {
             let queued = store::queued(c, limit)?;
             if queued.is_empty() {
                 return Ok(None);
@@ -387,12 +449,13 @@ impl Ledger {
                         })?,
                 );
                 // A checkpoint nobody can verify must never be published:
-                // check the HSM's signature (and the raw-to-DER conversion).
-                note.verify(&self.origin, spki).map_err(|e| {
-                    DomainError::Inconsistent(format!(
-                        "the HSM's checkpoint signature does not verify: {e}"
-                    ))
-                })?;
+                // check the HSM's signature (and the raw-to-DER conversion),
+                // by ring: this runs in every batch.
+                if !certs::verify_p256(spki, note.text.as_bytes(), signature.as_bytes()) {
+                    return Err(DomainError::Inconsistent(
+                        "the HSM's checkpoint signature does not verify".into(),
+                    ));
+                }
             }
             let note_text = note.to_text();
             store::insert_checkpoint(
@@ -422,23 +485,6 @@ impl Ledger {
                 })
                 .collect();
             Ok(Some((new_size, receipts)))
-        });
-        // Published only after the commit: a receipt is for a durable leaf.
-        match result {
-            Ok(Some((size, receipts))) => {
-                {
-                    let mut held = self.receipts.lock().unwrap_or_else(PoisonError::into_inner);
-                    let at = Instant::now();
-                    held.retain(|_, (t, _)| at.duration_since(*t) < RECEIPT_KEEP);
-                    held.extend(receipts.into_iter().map(|(h, r)| (h, (at, r))));
-                }
-                let (lock, cv) = &self.integrated;
-                *lock.lock().unwrap_or_else(PoisonError::into_inner) = size;
-                cv.notify_all();
-                Ok(Some(size))
-            }
-            Ok(None) => Ok(None),
-            Err(e) => Err(e),
         }
     }
 
@@ -486,11 +532,17 @@ impl Ledger {
         leaf_hash: &Hash,
         timeout: Duration,
     ) -> Result<Option<Receipt>, DomainError> {
-        self.wake();
         let deadline = Instant::now() + timeout;
+        let mut woken = false;
         loop {
             if let Some(r) = self.try_receipt(leaf_hash)? {
                 return Ok(Some(r));
+            }
+            // Usually the group commit that stored the entry sequenced it;
+            // otherwise the sequencer thread must.
+            if !woken {
+                self.wake();
+                woken = true;
             }
             let now = Instant::now();
             if now >= deadline {
@@ -498,7 +550,7 @@ impl Ledger {
             }
             // Woken by this process's sequencer; the short cap also catches
             // batches integrated by another instance.
-            let (lock, cv) = &self.integrated;
+            let (lock, cv) = &self.published.integrated;
             let guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
             let wait = (deadline - now).min(Duration::from_millis(50));
             let _ = cv.wait_timeout(guard, wait);
@@ -507,6 +559,7 @@ impl Ledger {
 
     fn try_receipt(&self, leaf_hash: &Hash) -> Result<Option<Receipt>, DomainError> {
         if let Some((_, r)) = self
+            .published
             .receipts
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -616,6 +669,29 @@ impl Ledger {
         let s = i64::try_from(start).unwrap_or(i64::MAX);
         let e = i64::try_from(end).unwrap_or(i64::MAX);
         Ok(store::leaves(&mut conn, s, e)?)
+    }
+}
+
+impl BatchTail for Ledger {
+    fn before_commit(&self, conn: &mut DbConnection) -> Result<Option<AfterCommit>, TailError> {
+        // This batch's own entries were queued before now, on this thread
+        // (a committer's): per thread, so another committer's look at the
+        // queue never hides them.
+        let queued = ENQUEUED.load(Ordering::Relaxed);
+        if TAIL_SEEN.with(|seen| seen.replace(queued)) == queued {
+            return Ok(None);
+        }
+        // Never wait for the lock here: see `try_lock_sequencer`.
+        if !store::try_lock_sequencer(conn)? {
+            return Ok(None);
+        }
+        let Some(batch) = self.integrate_on(conn, SystemTime::now())? else {
+            return Ok(None);
+        };
+        let published = Arc::clone(&self.published);
+        Ok(Some(Box::new(move || {
+            published.publish(batch);
+        })))
     }
 }
 

@@ -520,8 +520,10 @@ fn a_slow_ledger_answers_503_with_the_leaf_hash_and_the_proof_comes_later() {
     let world = World::sqlite("led-slow");
     world.init();
     let officer = world.staff("officer", "officer", Some("health"));
-    // The sequencer waits 3 s to gather a batch; the request waits 200 ms.
+    // Only the sequencer thread sequences, and it waits 3 s to gather a
+    // batch; the request waits 200 ms.
     let daemon = world.walletd(&[
+        ("WALLET_LEDGER_IN_COMMIT", "false"),
         ("WALLET_LEDGER_BATCH_DELAY_MS", "3000"),
         ("WALLET_RECEIPT_TIMEOUT_MS", "200"),
     ]);
