@@ -326,7 +326,7 @@ impl Ledger {
     /// the receipt is ready when the request's write returns. Entries a
     /// batch could not sequence wait for the next batch or for [`Ledger::run`].
     pub fn sequence_group_commits(self: &Arc<Self>) {
-        let tail: Arc<dyn BatchTail> = Arc::clone(self) as Arc<dyn BatchTail>;
+        let tail: Arc<dyn BatchTail> = self.clone();
         self.db.set_batch_tail(Arc::downgrade(&tail));
     }
 
@@ -338,154 +338,150 @@ impl Ledger {
         now: SystemTime,
     ) -> Result<Option<Batch>, DomainError> {
         let limit = i64::try_from(self.config.batch_max).unwrap_or(i64::MAX);
-        {
-            let queued = store::queued(c, limit)?;
-            if queued.is_empty() {
-                return Ok(None);
-            }
-            // Read under the sequencer lock, which a ledger key rotation
-            // also takes: a retired key never signs a checkpoint.
-            let key = keys::active(c, KeyPurpose::Ledger)?.ok_or_else(|| {
-                DomainError::Inconsistent("no active ledger key; run walletctl init".into())
-            })?;
-            // The first checkpoint after a ledger key rotation is signed by
-            // the previous key too, so a verifier that trusts only the old
-            // key can follow the log onto the new one.
-            // A previous key that is gone (destroyed, or lost with the HSM)
-            // cannot co-sign; the log goes on under the new key alone and
-            // verifiers must take the new key from the trust document.
-            let mut signers = Vec::with_capacity(2);
-            if let Some(previous) = store::latest_checkpoint(c)?
-                .filter(|cp| cp.key_id != key.key_id)
-                .map(|cp| keys::by_key_id(c, &cp.key_id))
-                .transpose()?
-                .flatten()
-            {
-                if previous.state != keys::KeyState::Destroyed
-                    && self.hsm.find_key(&previous.label)?.is_some()
-                {
-                    signers.push(previous);
-                } else {
-                    tracing::warn!(previous = %previous.label, "the previous ledger key is gone; the hand-over checkpoint is signed by the new key only");
-                }
-            }
-            signers.push(key.clone());
-            let old_size = u64::try_from(store::tree_size(c)?).unwrap_or(0);
-            let mut hashes = Vec::with_capacity(queued.len());
-            let mut leaves = Vec::with_capacity(queued.len());
-            for (i, q) in queued.iter().enumerate() {
-                let h: Hash = q.leaf_hash.clone().try_into().map_err(|_| {
-                    DomainError::Inconsistent(format!("queued entry {} has a bad leaf hash", q.id))
-                })?;
-                hashes.push(h);
-                leaves.push(LedgerLeaf {
-                    leaf_index: i64::try_from(old_size + i as u64).unwrap_or(i64::MAX),
-                    entry: q.entry.clone(),
-                    leaf_hash: q.leaf_hash.clone(),
-                    integrated_at: unix(now),
-                });
-            }
-            let new_nodes = {
-                let s = DbStore {
-                    conn: RefCell::new(&mut *c),
-                    cache: None,
-                };
-                tree::append(&s, old_size, &hashes).map_err(tree_error)?
-            };
-            let made: HashMap<(u8, u64), Hash> =
-                new_nodes.iter().map(|(l, i, h)| ((*l, *i), *h)).collect();
-            let nodes: Vec<LedgerNode> = new_nodes
-                .into_iter()
-                .map(|(level, index, hash)| LedgerNode {
-                    level: i32::from(level),
-                    node_index: i64::try_from(index).unwrap_or(i64::MAX),
-                    hash: hash.to_vec(),
-                })
-                .collect();
-            store::insert_leaves(c, &leaves)?;
-            store::insert_nodes(c, &nodes)?;
-            let ids: Vec<i64> = queued.iter().map(|q| q.id).collect();
-            store::dequeue(c, &ids)?;
-            let new_size = old_size + queued.len() as u64;
-            // The root and every new entry's inclusion proof, from the
-            // nodes just made plus a few older ones read once.
-            let (root, proofs) = {
-                // Uncached: this transaction's new nodes may still roll back.
-                let db = DbStore {
-                    conn: RefCell::new(&mut *c),
-                    cache: None,
-                };
-                let s = BatchStore {
-                    new: made,
-                    read: RefCell::new(HashMap::new()),
-                    db: &db,
-                };
-                let root = tree::root(&s, new_size).map_err(tree_error)?;
-                let proofs = (old_size..new_size)
-                    .map(|i| tree::inclusion_proof(&s, i, new_size).map_err(tree_error))
-                    .collect::<Result<Vec<_>, _>>()?;
-                (root, proofs)
-            };
-            let body = Checkpoint {
-                origin: self.origin.clone(),
-                size: new_size,
-                root,
-                extensions: Vec::new(),
-            }
-            .body();
-            let mut note = SignedNote {
-                text: body,
-                signatures: Vec::with_capacity(signers.len()),
-            };
-            for signer in &signers {
-                let spki = signer.spki.as_deref().ok_or_else(|| {
-                    DomainError::Inconsistent(format!("{} has no public key", signer.label))
-                })?;
-                let signature = self.hsm.sign(&signer.label, note.text.as_bytes())?;
-                note.signatures.push(
-                    ledger::checkpoint::signature_line(&self.origin, spki, signature.as_bytes())
-                        .map_err(|e| {
-                            DomainError::Inconsistent(format!("checkpoint signature: {e}"))
-                        })?,
-                );
-                // A checkpoint nobody can verify must never be published:
-                // check the HSM's signature (and the raw-to-DER conversion),
-                // by ring: this runs in every batch.
-                if !certs::verify_p256(spki, note.text.as_bytes(), signature.as_bytes()) {
-                    return Err(DomainError::Inconsistent(
-                        "the HSM's checkpoint signature does not verify".into(),
-                    ));
-                }
-            }
-            let note_text = note.to_text();
-            store::insert_checkpoint(
-                c,
-                &store::Checkpoint {
-                    tree_size: i64::try_from(new_size).unwrap_or(i64::MAX),
-                    root_hash: root.to_vec(),
-                    note: note_text.clone(),
-                    key_id: key.key_id.clone(),
-                    signed_at: unix(now),
-                },
-            )?;
-            let receipts = hashes
-                .iter()
-                .zip(proofs)
-                .zip(old_size..)
-                .map(|((h, proof), index)| {
-                    (
-                        *h,
-                        Receipt {
-                            leaf_index: index,
-                            tree_size: new_size,
-                            inclusion_proof: b64_all(&proof),
-                            checkpoint: note_text.clone(),
-                        },
-                    )
-                })
-                .collect();
-            Ok(Some((new_size, receipts)))
+        let queued = store::queued(c, limit)?;
+        if queued.is_empty() {
+            return Ok(None);
         }
+        // Read under the sequencer lock, which a ledger key rotation
+        // also takes: a retired key never signs a checkpoint.
+        let key = keys::active(c, KeyPurpose::Ledger)?.ok_or_else(|| {
+            DomainError::Inconsistent("no active ledger key; run walletctl init".into())
+        })?;
+        // The first checkpoint after a ledger key rotation is signed by
+        // the previous key too, so a verifier that trusts only the old
+        // key can follow the log onto the new one.
+        // A previous key that is gone (destroyed, or lost with the HSM)
+        // cannot co-sign; the log goes on under the new key alone and
+        // verifiers must take the new key from the trust document.
+        let mut signers = Vec::with_capacity(2);
+        if let Some(previous) = store::latest_checkpoint(c)?
+            .filter(|cp| cp.key_id != key.key_id)
+            .map(|cp| keys::by_key_id(c, &cp.key_id))
+            .transpose()?
+            .flatten()
+        {
+            if previous.state != keys::KeyState::Destroyed
+                && self.hsm.find_key(&previous.label)?.is_some()
+            {
+                signers.push(previous);
+            } else {
+                tracing::warn!(previous = %previous.label, "the previous ledger key is gone; the hand-over checkpoint is signed by the new key only");
+            }
+        }
+        signers.push(key.clone());
+        let old_size = u64::try_from(store::tree_size(c)?).unwrap_or(0);
+        let mut hashes = Vec::with_capacity(queued.len());
+        let mut leaves = Vec::with_capacity(queued.len());
+        for (i, q) in queued.iter().enumerate() {
+            let h: Hash = q.leaf_hash.clone().try_into().map_err(|_| {
+                DomainError::Inconsistent(format!("queued entry {} has a bad leaf hash", q.id))
+            })?;
+            hashes.push(h);
+            leaves.push(LedgerLeaf {
+                leaf_index: i64::try_from(old_size + i as u64).unwrap_or(i64::MAX),
+                entry: q.entry.clone(),
+                leaf_hash: q.leaf_hash.clone(),
+                integrated_at: unix(now),
+            });
+        }
+        let new_nodes = {
+            let s = DbStore {
+                conn: RefCell::new(&mut *c),
+                cache: None,
+            };
+            tree::append(&s, old_size, &hashes).map_err(tree_error)?
+        };
+        let made: HashMap<(u8, u64), Hash> =
+            new_nodes.iter().map(|(l, i, h)| ((*l, *i), *h)).collect();
+        let nodes: Vec<LedgerNode> = new_nodes
+            .into_iter()
+            .map(|(level, index, hash)| LedgerNode {
+                level: i32::from(level),
+                node_index: i64::try_from(index).unwrap_or(i64::MAX),
+                hash: hash.to_vec(),
+            })
+            .collect();
+        store::insert_leaves(c, &leaves)?;
+        store::insert_nodes(c, &nodes)?;
+        let ids: Vec<i64> = queued.iter().map(|q| q.id).collect();
+        store::dequeue(c, &ids)?;
+        let new_size = old_size + queued.len() as u64;
+        // The root and every new entry's inclusion proof, from the
+        // nodes just made plus a few older ones read once.
+        let (root, proofs) = {
+            // Uncached: this transaction's new nodes may still roll back.
+            let db = DbStore {
+                conn: RefCell::new(&mut *c),
+                cache: None,
+            };
+            let s = BatchStore {
+                new: made,
+                read: RefCell::new(HashMap::new()),
+                db: &db,
+            };
+            let root = tree::root(&s, new_size).map_err(tree_error)?;
+            let proofs = (old_size..new_size)
+                .map(|i| tree::inclusion_proof(&s, i, new_size).map_err(tree_error))
+                .collect::<Result<Vec<_>, _>>()?;
+            (root, proofs)
+        };
+        let body = Checkpoint {
+            origin: self.origin.clone(),
+            size: new_size,
+            root,
+            extensions: Vec::new(),
+        }
+        .body();
+        let mut note = SignedNote {
+            text: body,
+            signatures: Vec::with_capacity(signers.len()),
+        };
+        for signer in &signers {
+            let spki = signer.spki.as_deref().ok_or_else(|| {
+                DomainError::Inconsistent(format!("{} has no public key", signer.label))
+            })?;
+            let signature = self.hsm.sign(&signer.label, note.text.as_bytes())?;
+            note.signatures.push(
+                ledger::checkpoint::signature_line(&self.origin, spki, signature.as_bytes())
+                    .map_err(|e| DomainError::Inconsistent(format!("checkpoint signature: {e}")))?,
+            );
+            // A checkpoint nobody can verify must never be published:
+            // check the HSM's signature (and the raw-to-DER conversion),
+            // by ring: this runs in every batch.
+            if !certs::verify_p256(spki, note.text.as_bytes(), signature.as_bytes()) {
+                return Err(DomainError::Inconsistent(
+                    "the HSM's checkpoint signature does not verify".into(),
+                ));
+            }
+        }
+        let note_text = note.to_text();
+        store::insert_checkpoint(
+            c,
+            &store::Checkpoint {
+                tree_size: i64::try_from(new_size).unwrap_or(i64::MAX),
+                root_hash: root.to_vec(),
+                note: note_text.clone(),
+                key_id: key.key_id.clone(),
+                signed_at: unix(now),
+            },
+        )?;
+        let receipts = hashes
+            .iter()
+            .zip(proofs)
+            .zip(old_size..)
+            .map(|((h, proof), index)| {
+                (
+                    *h,
+                    Receipt {
+                        leaf_index: index,
+                        tree_size: new_size,
+                        inclusion_proof: b64_all(&proof),
+                        checkpoint: note_text.clone(),
+                    },
+                )
+            })
+            .collect();
+        Ok(Some((new_size, receipts)))
     }
 
     /// The sequencer loop: integrates whenever woken (or every `idle` to pick
