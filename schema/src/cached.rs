@@ -1,5 +1,5 @@
-//! Prepared-statement reuse for the hot `UPDATE`s, which diesel will not
-//! cache by itself.
+//! Prepared-statement reuse for the hot `UPDATE`s and `INSERT`s, which
+//! diesel will not cache by itself.
 
 use diesel::QueryResult;
 use diesel::backend::Backend;
@@ -19,8 +19,9 @@ use crate::connection::DbConnection;
 /// call) afresh on every execution, and on PostgreSQL every `INSERT` too
 /// (a column may render as `DEFAULT`). Under load that was parsing and
 /// planning the same few texts thousands of times a second inside the
-/// single writer's batch (intent resolution, nonce consumption), and on
-/// PostgreSQL one more round trip per statement. Here the query is rendered
+/// single writer's batch (intent resolution, nonce consumption, every row
+/// an issuance stores), and on PostgreSQL one more round trip per statement
+/// (an unnamed statement is prepared, then executed). Here the query is rendered
 /// and its binds collected first, and the result is handed to diesel as a
 /// query that is safe to cache: keyed by its own text, a statement can only
 /// ever be reused for that same text.

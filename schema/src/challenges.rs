@@ -44,9 +44,7 @@ pub enum Consumed {
 
 /// Creates a challenge.
 pub fn insert(conn: &mut DbConnection, new: &NewChallenge) -> Result<(), StorageError> {
-    diesel::insert_into(challenges::table)
-        .values(new)
-        .execute(conn)?;
+    cached::execute(conn, &diesel::insert_into(challenges::table).values(new))?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 
 use diesel::prelude::*;
 
+use crate::cached;
 use crate::connection::DbConnection;
 use crate::error::StorageError;
 use crate::ids::{IdentityId, KeyId, Serial, StaffId, text_enum};
@@ -105,12 +106,30 @@ pub struct NewCredential {
 /// (`credentials_license_type_license_number_key`); a serial without an
 /// intent is a [`StorageError::ConstraintViolation`].
 pub fn insert(conn: &mut DbConnection, new: &NewCredential) -> Result<Credential, StorageError> {
-    Ok(diesel::insert_into(credentials::table)
-        .values((new, credentials::status.eq(CredentialStatus::Good)))
-        // `as_returning()` does not compile for the MultiConnection backend;
-        // the row struct lists the columns in table order instead.
-        .returning(credentials::all_columns)
-        .get_result::<Credential>(conn)?)
+    // Every column but the revocation ones (NULL) is given: the stored row
+    // is known without RETURNING.
+    cached::execute(
+        conn,
+        &diesel::insert_into(credentials::table)
+            .values((new, credentials::status.eq(CredentialStatus::Good))),
+    )?;
+    Ok(Credential {
+        serial: new.serial.clone(),
+        identity_id: new.identity_id.clone(),
+        kind: new.kind,
+        license_type: new.license_type.clone(),
+        license_number: new.license_number.clone(),
+        issuer_key_id: new.issuer_key_id.clone(),
+        certificate: new.certificate.clone(),
+        cert_sha256: new.cert_sha256.clone(),
+        not_before: new.not_before,
+        not_after: new.not_after,
+        status: CredentialStatus::Good,
+        revoked_at: None,
+        revocation_reason: None,
+        created_at: new.created_at,
+        created_by: new.created_by,
+    })
 }
 
 /// The credential with `serial`.

@@ -11,6 +11,7 @@ use std::fmt;
 
 use diesel::prelude::*;
 
+use crate::cached;
 use crate::connection::DbConnection;
 use crate::error::StorageError;
 use crate::ids::{IdentityId, StaffId, text_enum};
@@ -100,12 +101,24 @@ impl fmt::Debug for NewIdentity {
 /// identity this is a [`StorageError::UniqueViolation`] with constraint
 /// `identities_one_active_per_person` (map to 409).
 pub fn insert(conn: &mut DbConnection, new: &NewIdentity) -> Result<Identity, StorageError> {
-    Ok(diesel::insert_into(identities::table)
-        .values((new, identities::status.eq(IdentityStatus::Active)))
-        // `as_returning()` does not compile for the MultiConnection backend;
-        // the row struct lists the columns in table order instead.
-        .returning(identities::all_columns)
-        .get_result::<Identity>(conn)?)
+    // Every column is given (no defaults, no triggers): the stored row is
+    // known without RETURNING, and the statement can be a cached one.
+    cached::execute(
+        conn,
+        &diesel::insert_into(identities::table)
+            .values((new, identities::status.eq(IdentityStatus::Active))),
+    )?;
+    Ok(Identity {
+        id: new.id.clone(),
+        dedup_hmac: new.dedup_hmac.clone(),
+        full_name: new.full_name.clone(),
+        birth_date: new.birth_date.clone(),
+        address: new.address.clone(),
+        status: IdentityStatus::Active,
+        created_at: new.created_at,
+        created_by: new.created_by,
+        revoked_at: None,
+    })
 }
 
 /// The identity `id`.

@@ -85,12 +85,24 @@ pub fn insert(
     conn: &mut DbConnection,
     new: &NewIssuanceIntent,
 ) -> Result<IssuanceIntent, StorageError> {
-    Ok(diesel::insert_into(issuance_intents::table)
-        .values((new, issuance_intents::state.eq(IntentState::Pending)))
-        // `as_returning()` does not compile for the MultiConnection backend;
-        // the row struct lists the columns in table order instead.
-        .returning(issuance_intents::all_columns)
-        .get_result::<IssuanceIntent>(conn)?)
+    // Every column is given: the stored row is known without RETURNING.
+    cached::execute(
+        conn,
+        &diesel::insert_into(issuance_intents::table)
+            .values((new, issuance_intents::state.eq(IntentState::Pending))),
+    )?;
+    Ok(IssuanceIntent {
+        serial: new.serial.clone(),
+        identity_id: new.identity_id.clone(),
+        kind: new.kind,
+        license_type: new.license_type.clone(),
+        license_number: new.license_number.clone(),
+        issuer_key_id: new.issuer_key_id.clone(),
+        state: IntentState::Pending,
+        created_at: new.created_at,
+        created_by: new.created_by,
+        resolved_at: None,
+    })
 }
 
 /// The intent for `serial`.

@@ -12,6 +12,7 @@
 
 use diesel::prelude::*;
 
+use crate::cached;
 use crate::connection::DbConnection;
 use crate::error::StorageError;
 use crate::ids::KeyId;
@@ -91,13 +92,9 @@ pub struct Checkpoint {
 }
 
 /// Queues an entry for the sequencer.
-pub fn enqueue(conn: &mut DbConnection, new: &NewQueuedLeaf) -> Result<QueuedLeaf, StorageError> {
-    Ok(diesel::insert_into(ledger_queue::table)
-        .values(new)
-        // `as_returning()` does not compile for the MultiConnection backend;
-        // the row struct lists the columns in table order instead.
-        .returning(ledger_queue::all_columns)
-        .get_result::<QueuedLeaf>(conn)?)
+pub fn enqueue(conn: &mut DbConnection, new: &NewQueuedLeaf) -> Result<(), StorageError> {
+    cached::execute(conn, &diesel::insert_into(ledger_queue::table).values(new))?;
+    Ok(())
 }
 
 /// The oldest `limit` queued entries, in queue order.
@@ -121,9 +118,10 @@ pub fn insert_leaves(
 ) -> Result<usize, StorageError> {
     let mut count = 0;
     for leaf in leaves {
-        count += diesel::insert_into(ledger_leaves::table)
-            .values(leaf)
-            .execute(conn)?;
+        count += cached::execute(
+            conn,
+            &diesel::insert_into(ledger_leaves::table).values(leaf),
+        )?;
     }
     Ok(count)
 }
@@ -163,6 +161,21 @@ pub fn leaves(
         .load(conn)?)
 }
 
+/// The leaf hashes of at most `count` leaves from `start` on, in index
+/// order.
+pub fn leaf_hashes(
+    conn: &mut DbConnection,
+    start: i64,
+    count: i64,
+) -> Result<Vec<Vec<u8>>, StorageError> {
+    Ok(ledger_leaves::table
+        .filter(ledger_leaves::leaf_index.ge(start))
+        .filter(ledger_leaves::leaf_index.lt(start.saturating_add(count)))
+        .order(ledger_leaves::leaf_index.asc())
+        .select(ledger_leaves::leaf_hash)
+        .load(conn)?)
+}
+
 /// Number of sequenced leaves (highest index + 1; one index lookup).
 pub fn tree_size(conn: &mut DbConnection) -> Result<i64, StorageError> {
     let max: Option<i64> = ledger_leaves::table
@@ -176,9 +189,7 @@ pub fn tree_size(conn: &mut DbConnection) -> Result<i64, StorageError> {
 pub fn insert_nodes(conn: &mut DbConnection, nodes: &[LedgerNode]) -> Result<usize, StorageError> {
     let mut count = 0;
     for node in nodes {
-        count += diesel::insert_into(ledger_nodes::table)
-            .values(node)
-            .execute(conn)?;
+        count += cached::execute(conn, &diesel::insert_into(ledger_nodes::table).values(node))?;
     }
     Ok(count)
 }
@@ -201,9 +212,10 @@ pub fn insert_checkpoint(
     conn: &mut DbConnection,
     checkpoint: &Checkpoint,
 ) -> Result<(), StorageError> {
-    diesel::insert_into(ledger_checkpoints::table)
-        .values(checkpoint)
-        .execute(conn)?;
+    cached::execute(
+        conn,
+        &diesel::insert_into(ledger_checkpoints::table).values(checkpoint),
+    )?;
     Ok(())
 }
 

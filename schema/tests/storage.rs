@@ -528,7 +528,7 @@ fn unique_constraint_names_match_the_migrations(f: &Fixture) -> TestResult {
         .collect();
     expected.sort();
     let mut conn = f.db.conn()?;
-    let mut found: Vec<String> = match &mut *conn {
+    let mut found: Vec<String> = match &mut **conn {
         DbConnection::Postgres(pg) => diesel::sql_query(
             "SELECT indexname AS name FROM pg_indexes \
              WHERE schemaname = current_schema() AND indexdef LIKE 'CREATE UNIQUE INDEX%' \
@@ -598,7 +598,7 @@ fn sqlite_pragmas_are_set() -> TestResult {
         held.push(f.db.conn()?);
     }
     for conn in &mut held {
-        let DbConnection::Sqlite(c) = &mut **conn else {
+        let DbConnection::Sqlite(c) = &mut ***conn else {
             return Err("not a SQLite connection".into());
         };
         let mut pragma = |sql: &str| -> Result<String, diesel::result::Error> {
@@ -1131,7 +1131,7 @@ fn ledger_tables(f: &Fixture) -> TestResult {
     assert_eq!(ledger::tree_size(conn)?, 0);
     assert_eq!(ledger::latest_checkpoint(conn)?, None);
 
-    let q1 = ledger::enqueue(
+    ledger::enqueue(
         conn,
         &NewQueuedLeaf {
             entry: "{\"a\":1}".into(),
@@ -1139,7 +1139,7 @@ fn ledger_tables(f: &Fixture) -> TestResult {
             enqueued_at: T0,
         },
     )?;
-    let q2 = ledger::enqueue(
+    ledger::enqueue(
         conn,
         &NewQueuedLeaf {
             entry: "{\"a\":2}".into(),
@@ -1147,7 +1147,6 @@ fn ledger_tables(f: &Fixture) -> TestResult {
             enqueued_at: T0,
         },
     )?;
-    assert!(q2.id > q1.id);
     assert_unique(
         ledger::enqueue(
             conn,
@@ -1170,8 +1169,15 @@ fn ledger_tables(f: &Fixture) -> TestResult {
 
     // One sequencer batch: lock, move queue to leaves, store nodes and the
     // checkpoint, all or nothing.
+    // In queue order.
     let queue = ledger::queued(conn, 100)?;
-    assert_eq!(queue, vec![q1.clone(), q2.clone()]);
+    assert_eq!(queue.len(), 2);
+    assert!(queue[1].id > queue[0].id);
+    assert_eq!(
+        (queue[0].entry.as_str(), queue[0].leaf_hash.as_slice()),
+        ("{\"a\":1}", &[1; 32][..])
+    );
+    assert_eq!(queue[1].leaf_hash, vec![2; 32]);
     write_transaction(conn, |conn| -> Result<(), StorageError> {
         ledger::lock_sequencer(conn)?;
         let start = ledger::tree_size(conn)?;
@@ -1410,6 +1416,52 @@ fn sqlite_writers_wait_for_each_other() -> TestResult {
     Ok(())
 }
 
+/// A PostgreSQL connection killed while idle in the pool (so no checkout
+/// ping finds it within the liveness window) fails at most the one request
+/// that gets it; the pool then drops it instead of handing it out again.
+#[test]
+fn postgres_connection_killed_in_the_pool_fails_once() -> TestResult {
+    let f = Fixture::postgres()?;
+    let mut idle = f.db.conn()?;
+    let mut killer = f.db.conn()?;
+    let pid = backend_pid(&mut idle)?;
+    // Back to the pool, alive and just checked.
+    drop(idle);
+    terminate(&mut killer, pid)?;
+    drop(killer);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut failed = 0;
+    for _ in 0..f.db.pool_size() + 2 {
+        let mut conn = f.db.conn()?;
+        match staff::list(&mut conn) {
+            Ok(list) => assert!(list.is_empty()),
+            Err(e) if e.is_unavailable() => failed += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    assert!(failed <= 1, "{failed} requests got the dead connection");
+    Ok(())
+}
+
+/// The server process behind a pooled PostgreSQL connection.
+fn backend_pid(conn: &mut DbConnection) -> Result<i32, Box<dyn Error>> {
+    let DbConnection::Postgres(pg) = conn else {
+        return Err("not a PostgreSQL connection".into());
+    };
+    Ok(diesel::sql_query("SELECT pg_backend_pid() AS pid")
+        .get_result::<Pid>(pg)?
+        .pid)
+}
+
+/// Kills server process `pid`, from another pooled connection.
+fn terminate(conn: &mut DbConnection, pid: i32) -> TestResult {
+    let DbConnection::Postgres(pg) = conn else {
+        return Err("not a PostgreSQL connection".into());
+    };
+    diesel::sql_query(format!("SELECT pg_terminate_backend({pid})")).execute(pg)?;
+    Ok(())
+}
+
 #[derive(QueryableByName)]
 struct Pid {
     #[diesel(sql_type = diesel::sql_types::Integer)]
@@ -1422,19 +1474,8 @@ struct Pid {
 fn lost_postgres_connection_is_unavailable_then_recovers() -> TestResult {
     let f = Fixture::postgres()?;
     let mut victim = f.db.conn()?;
-    let DbConnection::Postgres(pg) = &mut *victim else {
-        return Err("not a PostgreSQL connection".into());
-    };
-    let pid = diesel::sql_query("SELECT pg_backend_pid() AS pid")
-        .get_result::<Pid>(pg)?
-        .pid;
-    {
-        let mut killer = f.db.conn()?;
-        let DbConnection::Postgres(k) = &mut *killer else {
-            return Err("not a PostgreSQL connection".into());
-        };
-        diesel::sql_query(format!("SELECT pg_terminate_backend({pid})")).execute(k)?;
-    }
+    let pid = backend_pid(&mut victim)?;
+    terminate(&mut *f.db.conn()?, pid)?;
     // Give the server a moment to close the socket.
     std::thread::sleep(Duration::from_millis(200));
     let err = staff::list(&mut victim).map(|_| ());

@@ -5,7 +5,6 @@
 //! the holder identity's status, ledger inclusion against the latest signed
 //! checkpoint, and the single-use, audience-bound nonce.
 
-use std::cell::RefCell;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
@@ -451,7 +450,7 @@ impl Issuer {
             });
         }
         let proof = {
-            let s = super::ledger::DbNodes::new(RefCell::new(&mut *conn), &self.nodes);
+            let s = super::ledger::DbNodes::new(&mut *conn, &self.nodes);
             ledger::tree::inclusion_proof(&s, index, size)
                 .map_err(|e| DomainError::Inconsistent(format!("ledger proof: {e}")))?
         };
