@@ -51,8 +51,8 @@ pub fn enqueue(
 
 /// Entries this process has queued, ever (rolled back or not). Only a hint
 /// for the group-commit tail: a batch after which it has not moved queued
-/// nothing here, so the tail skips its lock and queue reads (on PostgreSQL
-/// two round trips per batch). Entries other instances queue are the
+/// nothing here, so the tail is skipped with its savepoint, lock and queue
+/// reads (on PostgreSQL three round trips per batch). Entries other instances queue are the
 /// sequencer thread's, as before.
 static ENQUEUED: AtomicU64 = AtomicU64::new(0);
 
@@ -755,14 +755,15 @@ impl Ledger {
 }
 
 impl BatchTail for Ledger {
-    fn before_commit(&self, conn: &mut DbConnection) -> Result<Option<AfterCommit>, TailError> {
+    fn wants_batch(&self) -> bool {
         // This batch's own entries were queued before now, on this thread
         // (a committer's): per thread, so another committer's look at the
         // queue never hides them.
         let queued = ENQUEUED.load(Ordering::Relaxed);
-        if TAIL_SEEN.with(|seen| seen.replace(queued)) == queued {
-            return Ok(None);
-        }
+        TAIL_SEEN.with(|seen| seen.replace(queued)) != queued
+    }
+
+    fn before_commit(&self, conn: &mut DbConnection) -> Result<Option<AfterCommit>, TailError> {
         // Never wait for the lock here: see `try_lock_sequencer`.
         if !store::try_lock_sequencer(conn)? {
             return Ok(None);
