@@ -494,13 +494,7 @@ struct Customizer {
 
 impl CustomizeConnection<Pooled, diesel::r2d2::Error> for Customizer {
     fn on_acquire(&self, conn: &mut Pooled) -> Result<(), diesel::r2d2::Error> {
-        self.apply(&mut conn.conn)
-    }
-}
-
-impl Customizer {
-    fn apply(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
-        match conn {
+        match &mut conn.conn {
             DbConnection::Sqlite(c) => {
                 let busy_ms = self.sqlite_busy_timeout.as_millis().min(i32::MAX as u128);
                 // busy_timeout first, so the WAL switch itself waits for

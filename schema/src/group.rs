@@ -133,7 +133,7 @@ impl Savepoint {
         Ok(())
     }
 
-    fn roll_back(&mut self, conn: &mut DbConnection) -> diesel::QueryResult<()> {
+    fn roll_back(&self, conn: &mut DbConnection) -> diesel::QueryResult<()> {
         conn.batch_execute("ROLLBACK TO SAVEPOINT group_write")
     }
 }

@@ -125,15 +125,15 @@ impl NodeCache {
 
     /// Keeps the nodes a batch made, once it committed, in a tree of `size`
     /// leaves, and forgets lower nodes that have left the right edge.
-    fn keep_committed(&self, made: &[((u8, u64), Hash)], size: u64) {
-        for &((level, index), hash) in made {
+    fn keep_committed(&self, made: &HashMap<(u8, u64), Hash>, size: u64) {
+        for (&(level, index), &hash) in made {
             self.keep_upper(level, index, hash);
         }
         let mut edge = self.edge.lock().unwrap_or_else(PoisonError::into_inner);
         edge.extend(
             made.iter()
                 .filter(|((level, _), _)| *level < NODE_CACHE_MIN_LEVEL)
-                .copied(),
+                .map(|(k, h)| (*k, *h)),
         );
         let window = 1u64 << NODE_CACHE_MIN_LEVEL;
         edge.retain(|&(level, index), _| {
@@ -299,7 +299,7 @@ struct Batch {
     /// Each new entry's receipt.
     receipts: Vec<(Hash, Receipt)>,
     /// The subtree hashes the batch made.
-    made: Vec<((u8, u64), Hash)>,
+    made: HashMap<(u8, u64), Hash>,
 }
 
 /// Integrated batches as this process hands them to waiting requests.
@@ -346,10 +346,9 @@ impl Published {
 const RECEIPT_KEEP: Duration = Duration::from_secs(5);
 
 /// Subtree hashes for the receipts of one batch: the nodes the batch just
-/// made, then older nodes read once from the database.
+/// made, then older ones through the database store (and its caches).
 struct BatchStore<'a, 'c> {
-    new: HashMap<(u8, u64), Hash>,
-    read: RefCell<HashMap<(u8, u64), Hash>>,
+    new: &'a HashMap<(u8, u64), Hash>,
     db: &'a DbStore<'c>,
 }
 
@@ -357,15 +356,10 @@ impl HashStore for BatchStore<'_, '_> {
     type Error = StoreError;
 
     fn node(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
-        if let Some(h) = self.new.get(&(level, index)) {
-            return Ok(*h);
+        match self.new.get(&(level, index)) {
+            Some(h) => Ok(*h),
+            None => self.db.node(level, index),
         }
-        if let Some(h) = self.read.borrow().get(&(level, index)) {
-            return Ok(*h);
-        }
-        let h = self.db.node(level, index)?;
-        self.read.borrow_mut().insert((level, index), h);
-        Ok(h)
     }
 }
 
@@ -485,7 +479,6 @@ impl Ledger {
         };
         let made: HashMap<(u8, u64), Hash> =
             new_nodes.iter().map(|(l, i, h)| ((*l, *i), *h)).collect();
-        let made_list: Vec<((u8, u64), Hash)> = made.iter().map(|(k, h)| (*k, *h)).collect();
         let nodes: Vec<LedgerNode> = new_nodes
             .into_iter()
             .map(|(level, index, hash)| LedgerNode {
@@ -506,8 +499,7 @@ impl Ledger {
             // old tree's, committed.
             let db = DbStore::new(&mut *c, &self.published.nodes);
             let s = BatchStore {
-                new: made,
-                read: RefCell::new(HashMap::new()),
+                new: &made,
                 db: &db,
             };
             let root = tree::root(&s, new_size).map_err(tree_error)?;
@@ -575,7 +567,7 @@ impl Ledger {
         Ok(Some(Batch {
             size: new_size,
             receipts,
-            made: made_list,
+            made,
         }))
     }
 
@@ -825,8 +817,7 @@ mod tests {
                     "leaf {i} of {new_size}"
                 );
             }
-            let made: Vec<_> = store.1.into_iter().collect();
-            cache.keep_committed(&made, new_size);
+            cache.keep_committed(&store.1, new_size);
             size = new_size;
             let edge = cache.edge.lock().map(|e| e.len()).unwrap_or(usize::MAX);
             assert!(edge <= 2 << NODE_CACHE_MIN_LEVEL, "{edge} lower nodes kept");
