@@ -182,6 +182,27 @@ pub fn for_identity(
         .load(conn)?)
 }
 
+/// The DER certificates of `identity_id`'s identity credentials revoked
+/// for a reason other than `superseded` (a reissue): usually none, so a
+/// verification that asks it for every licence reads no certificate it then
+/// throws away.
+pub fn revoked_identity_certificates(
+    conn: &mut DbConnection,
+    identity_id: &IdentityId,
+) -> Result<Vec<Vec<u8>>, StorageError> {
+    Ok(credentials::table
+        .filter(credentials::identity_id.eq(identity_id))
+        .filter(credentials::kind.eq(CredentialKind::Identity))
+        .filter(credentials::status.eq(CredentialStatus::Revoked))
+        .filter(
+            credentials::revocation_reason
+                .is_null()
+                .or(credentials::revocation_reason.ne("superseded")),
+        )
+        .select(credentials::certificate)
+        .load(conn)?)
+}
+
 /// Revokes the good credential `serial` at `at` with an optional RFC 5280
 /// reason name. Returns `false` when there is no good credential `serial`.
 pub fn revoke(

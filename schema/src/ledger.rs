@@ -135,14 +135,15 @@ pub fn leaf(conn: &mut DbConnection, leaf_index: i64) -> Result<Option<LedgerLea
         .optional()?)
 }
 
-/// The leaf with `leaf_hash`.
-pub fn leaf_by_hash(
+/// The index of the leaf with `leaf_hash` (what an inclusion check needs,
+/// without the entry's text).
+pub fn leaf_index_by_hash(
     conn: &mut DbConnection,
     leaf_hash: &[u8],
-) -> Result<Option<LedgerLeaf>, StorageError> {
+) -> Result<Option<i64>, StorageError> {
     Ok(ledger_leaves::table
         .filter(ledger_leaves::leaf_hash.eq(leaf_hash))
-        .select(LedgerLeaf::as_select())
+        .select(ledger_leaves::leaf_index)
         .first(conn)
         .optional()?)
 }

@@ -1083,6 +1083,28 @@ fn credential_license_number_unique_per_type(f: &Fixture) -> TestResult {
         vec![(serial(1), Some(T0 + 100), Some("superseded".to_owned()))]
     );
     assert!(credentials::revoked_by_issuer(conn, &w.identity_ca)?.is_empty());
+
+    // The identity certificates revoked for a reason other than a reissue:
+    // not licences, not superseded ones, not good ones.
+    assert!(credentials::revoked_identity_certificates(conn, &w.holder)?.is_empty());
+    assert!(credentials::revoke(
+        conn,
+        &serial(4),
+        Some("superseded"),
+        T0 + 102
+    )?);
+    assert!(credentials::revoked_identity_certificates(conn, &w.holder)?.is_empty());
+    assert!(credentials::revoke(
+        conn,
+        &serial(5),
+        Some("keyCompromise"),
+        T0 + 103
+    )?);
+    let id2 = credentials::by_serial(conn, &serial(5))?.map(|c| c.certificate);
+    assert_eq!(
+        credentials::revoked_identity_certificates(conn, &w.holder)?,
+        id2.into_iter().collect::<Vec<_>>()
+    );
     Ok(())
 }
 
@@ -1232,10 +1254,8 @@ fn ledger_tables(f: &Fixture) -> TestResult {
         ledger::leaf(conn, 1)?.map(|l| l.entry),
         Some("{\"a\":2}".to_owned())
     );
-    assert_eq!(
-        ledger::leaf_by_hash(conn, &[1; 32])?.map(|l| l.leaf_index),
-        Some(0)
-    );
+    assert_eq!(ledger::leaf_index_by_hash(conn, &[1; 32])?, Some(0));
+    assert_eq!(ledger::leaf_index_by_hash(conn, &[7; 32])?, None);
     assert_eq!(ledger::leaves(conn, 0, 10)?.len(), 2);
     assert_eq!(ledger::leaves(conn, 1, 2)?.len(), 1);
     assert_eq!(ledger::node(conn, 1, 0)?, Some(vec![9; 32]));

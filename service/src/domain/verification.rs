@@ -193,6 +193,7 @@ impl Issuer {
 
         let mut results = Vec::with_capacity(pure.credentials.len());
         let (mut all_good, mut all_logged, mut identity_ok) = (true, true, true);
+        let mut people: Vec<(schema::IdentityId, bool)> = Vec::with_capacity(1);
         for c in &pure.credentials {
             let mut errs = c.errors.clone();
             let row = match rows.iter().find(|(h, _)| *h == c.cert_sha256) {
@@ -215,10 +216,19 @@ impl Issuer {
                 // revoked (except as superseded by a reissue): a key that
                 // lost its identity, say to keyCompromise, loses its
                 // licences with it.
-                let ident = identities::by_id(&mut conn, &r.identity_id)?;
+                // A presentation is one holder's: read each identity once.
+                let active = match people.iter().find(|(id, _)| *id == r.identity_id) {
+                    Some((_, active)) => *active,
+                    None => {
+                        let active = identities::by_id(&mut conn, &r.identity_id)?
+                            .is_none_or(|i| i.status == IdentityStatus::Active);
+                        people.push((r.identity_id.clone(), active));
+                        active
+                    }
+                };
                 let key_revoked = r.kind == schema::credentials::CredentialKind::License
                     && identity_key_revoked(&mut conn, r)?;
-                if ident.is_some_and(|i| i.status != IdentityStatus::Active) || key_revoked {
+                if !active || key_revoked {
                     identity_ok = false;
                     errs.push("identity-revoked".into());
                 }
@@ -436,13 +446,13 @@ impl Issuer {
         size: u64,
         root: &ledger::Hash,
     ) -> Result<LedgerResult, DomainError> {
-        let Some(leaf) = store::leaf_by_hash(conn, leaf_hash)? else {
+        let Some(leaf_index) = store::leaf_index_by_hash(conn, leaf_hash)? else {
             return Ok(LedgerResult {
                 leaf_index: None,
                 verified: false,
             });
         };
-        let index = u64::try_from(leaf.leaf_index).unwrap_or(u64::MAX);
+        let index = u64::try_from(leaf_index).unwrap_or(u64::MAX);
         if index >= size {
             return Ok(LedgerResult {
                 leaf_index: Some(index),
@@ -468,20 +478,17 @@ fn identity_key_revoked(
     conn: &mut schema::DbConnection,
     licence: &schema::credentials::Credential,
 ) -> Result<bool, DomainError> {
+    let revoked = credentials::revoked_identity_certificates(conn, &licence.identity_id)?;
+    // Usually none: then neither certificate is parsed.
+    if revoked.is_empty() {
+        return Ok(false);
+    }
     let key = certs::from_der(&licence.certificate)?
         .tbs_certificate()
         .subject_public_key_info()
         .clone();
-    for c in credentials::for_identity(conn, &licence.identity_id)? {
-        if c.kind != schema::credentials::CredentialKind::Identity
-            || c.status != CredentialStatus::Revoked
-        {
-            continue;
-        }
-        if c.revocation_reason.as_deref() == Some("superseded") {
-            continue;
-        }
-        if certs::from_der(&c.certificate)?
+    for der in revoked {
+        if certs::from_der(&der)?
             .tbs_certificate()
             .subject_public_key_info()
             == &key
