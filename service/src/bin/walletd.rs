@@ -13,6 +13,7 @@ use clap::Parser;
 use service::config::Config;
 use service::domain::issuance::{INTENT_GRACE, Issuer};
 use service::domain::ledger::{Ledger, SequencerConfig};
+use service::domain::staff::Authenticator;
 use service::http::{AppState, metrics::Metrics, serve};
 
 /// OneVisit Wallet daemon.
@@ -115,6 +116,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     };
     let state = AppState {
         config: Arc::new(config),
+        staff: Arc::new(Authenticator::new(db.clone())),
         db,
         hsm,
         metrics: Arc::new(Metrics::new()),

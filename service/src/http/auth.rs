@@ -1,10 +1,12 @@
 //! Staff authentication as an actix extractor: `Authorization: Bearer
-//! <token>` is hashed and looked up (on the blocking pool); a missing,
-//! unknown or disabled token is 401, a wrong role 403. Handlers state the
+//! <token>` is hashed and looked up (on the blocking pool, unless the
+//! account was found enabled within the last second); a missing, unknown or
+//! disabled token is 401, a wrong role 403. Handlers state the
 //! role they need with [`Staff::require`].
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Instant;
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
@@ -61,8 +63,11 @@ impl FromRequest for Staff {
         Box::pin(async move {
             let token = token?;
             let state = state.ok_or_else(|| ApiError::Internal("no application state".into()))?;
+            if let Some(known) = state.staff.remembered(&token, Instant::now()) {
+                return Ok(Staff(known));
+            }
             let found =
-                web::block(move || crate::domain::staff::authenticate(&state.db, &token)).await??;
+                web::block(move || state.staff.authenticate(&token, Instant::now())).await??;
             found
                 .map(Staff)
                 .ok_or_else(|| ApiError::Unauthorized("unknown or disabled token".into()))

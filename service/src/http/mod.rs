@@ -46,6 +46,8 @@ pub struct AppState {
     pub issuer: Arc<crate::domain::issuance::Issuer>,
     /// The transparency ledger.
     pub ledger: Arc<crate::domain::ledger::Ledger>,
+    /// Bearer-token lookups.
+    pub staff: Arc<crate::domain::staff::Authenticator>,
 }
 
 /// Registers every route. Routes go through `utoipa_actix_web`, which only

@@ -5,7 +5,7 @@
 
 use std::process::Command;
 use std::sync::{Arc, Barrier};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -366,6 +366,38 @@ fn verification_flow(world: &World) {
     let n = nonce(&daemon, &counter, "desk");
     let r = verify(&daemon, &present(&key, &["AAAA"], "desk", &n));
     assert_eq!(r["verdict"], "invalid", "{r}");
+
+    // A counter disabled with walletctl (another process) loses its token
+    // on the running instance within the second the instance may remember
+    // it for, and for good.
+    let (ok, out, err) = world.walletctl(&["staff", "disable", "--name", "counter"]);
+    assert!(ok, "{out}{err}");
+    let disabled = Instant::now();
+    let status = loop {
+        let (status, _, _) = post(
+            &daemon,
+            "/v1/challenges",
+            Some(&counter),
+            &json!({"audience": "desk"}),
+        );
+        if status != 201 || disabled.elapsed() > Duration::from_secs(10) {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = disabled.elapsed();
+    assert_eq!(status, 401, "still accepted {took:?} after disabling");
+    assert!(
+        took < Duration::from_millis(1_500),
+        "refused only after {took:?}"
+    );
+    let (status, _, _) = post(
+        &daemon,
+        "/v1/challenges",
+        Some(&counter),
+        &json!({"audience": "desk"}),
+    );
+    assert_eq!(status, 401);
 }
 
 #[test]
