@@ -9,6 +9,7 @@
 use diesel::prelude::*;
 
 use crate::cached;
+use crate::cached::native;
 use crate::connection::DbConnection;
 use crate::error::StorageError;
 use crate::ids::{IdentityId, KeyId, Serial, StaffId, text_enum};
@@ -149,11 +150,11 @@ pub fn by_cert_sha256(
     conn: &mut DbConnection,
     cert_sha256: &str,
 ) -> Result<Option<Credential>, StorageError> {
-    Ok(credentials::table
+    Ok(native!(conn, c => credentials::table
         .filter(credentials::cert_sha256.eq(cert_sha256))
         .select(Credential::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 /// The licence of `license_type` numbered `license_number`.
@@ -190,7 +191,7 @@ pub fn revoked_identity_certificates(
     conn: &mut DbConnection,
     identity_id: &IdentityId,
 ) -> Result<Vec<Vec<u8>>, StorageError> {
-    Ok(credentials::table
+    Ok(native!(conn, c => credentials::table
         .filter(credentials::identity_id.eq(identity_id))
         .filter(credentials::kind.eq(CredentialKind::Identity))
         .filter(credentials::status.eq(CredentialStatus::Revoked))
@@ -200,7 +201,7 @@ pub fn revoked_identity_certificates(
                 .or(credentials::revocation_reason.ne("superseded")),
         )
         .select(credentials::certificate)
-        .load(conn)?)
+        .load(c))?)
 }
 
 /// Revokes the good credential `serial` at `at` with an optional RFC 5280

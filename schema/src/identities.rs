@@ -12,6 +12,7 @@ use std::fmt;
 use diesel::prelude::*;
 
 use crate::cached;
+use crate::cached::native;
 use crate::connection::DbConnection;
 use crate::error::StorageError;
 use crate::ids::{IdentityId, StaffId, text_enum};
@@ -123,11 +124,11 @@ pub fn insert(conn: &mut DbConnection, new: &NewIdentity) -> Result<Identity, St
 
 /// The identity `id`.
 pub fn by_id(conn: &mut DbConnection, id: &IdentityId) -> Result<Option<Identity>, StorageError> {
-    Ok(identities::table
+    Ok(native!(conn, c => identities::table
         .find(id)
         .select(Identity::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 /// The active identity with this dedup HMAC, if any.

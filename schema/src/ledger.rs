@@ -13,6 +13,7 @@
 use diesel::prelude::*;
 
 use crate::cached;
+use crate::cached::native;
 use crate::connection::DbConnection;
 use crate::error::StorageError;
 use crate::ids::KeyId;
@@ -141,11 +142,11 @@ pub fn leaf_index_by_hash(
     conn: &mut DbConnection,
     leaf_hash: &[u8],
 ) -> Result<Option<i64>, StorageError> {
-    Ok(ledger_leaves::table
+    Ok(native!(conn, c => ledger_leaves::table
         .filter(ledger_leaves::leaf_hash.eq(leaf_hash))
         .select(ledger_leaves::leaf_index)
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 /// Leaves with `start <= leaf_index < end`, in order.
@@ -169,12 +170,12 @@ pub fn leaf_hashes(
     start: i64,
     count: i64,
 ) -> Result<Vec<Vec<u8>>, StorageError> {
-    Ok(ledger_leaves::table
+    Ok(native!(conn, c => ledger_leaves::table
         .filter(ledger_leaves::leaf_index.ge(start))
         .filter(ledger_leaves::leaf_index.lt(start.saturating_add(count)))
         .order(ledger_leaves::leaf_index.asc())
         .select(ledger_leaves::leaf_hash)
-        .load(conn)?)
+        .load(c))?)
 }
 
 /// Number of sequenced leaves (highest index + 1; one index lookup).
@@ -201,11 +202,11 @@ pub fn node(
     level: i32,
     node_index: i64,
 ) -> Result<Option<Vec<u8>>, StorageError> {
-    Ok(ledger_nodes::table
+    Ok(native!(conn, c => ledger_nodes::table
         .find((level, node_index))
         .select(ledger_nodes::hash)
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 /// Stores a signed checkpoint.
@@ -222,11 +223,11 @@ pub fn insert_checkpoint(
 
 /// The checkpoint with the largest tree size.
 pub fn latest_checkpoint(conn: &mut DbConnection) -> Result<Option<Checkpoint>, StorageError> {
-    Ok(ledger_checkpoints::table
+    Ok(native!(conn, c => ledger_checkpoints::table
         .order(ledger_checkpoints::tree_size.desc())
         .select(Checkpoint::as_select())
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 /// The checkpoint for `tree_size`.

@@ -40,7 +40,7 @@ pub mod staff;
 
 pub use connection::{
     Backend, ConnectOptions, ConnectionManager, Database, DbConnection, MultiBackend, PING_TIMEOUT,
-    Pooled, PooledConn, write_transaction,
+    Pooled, PooledConn, read_snapshot, write_transaction,
 };
 /// Diesel's error, for callers whose transaction closures return their own
 /// error type (it must convert from this one).

@@ -114,6 +114,7 @@ on_both_backends!(
     pool_timeout_is_unavailable,
     group_writes_commit_together_and_fail_alone,
     group_commit_tail_runs_in_the_batch_and_fails_alone,
+    read_snapshot_reads_one_snapshot_and_passes_errors_on,
 );
 
 /// Many threads' writes through one group commit: every success is
@@ -903,6 +904,43 @@ fn failed_rotation_rolls_back(f: &Fixture) -> TestResult {
 }
 
 // ---------------------------------------------------------------- staff
+
+/// A request's reads in `read_snapshot`: on SQLite one snapshot (another
+/// connection's commit in between is not seen), on PostgreSQL each
+/// statement its own (read committed); `f`'s error comes back and the
+/// connection stays usable.
+fn read_snapshot_reads_one_snapshot_and_passes_errors_on(f: &Fixture) -> TestResult {
+    let mut reader = f.db.conn()?;
+    let mut writer = f.db.conn()?;
+    staff::insert(&mut writer, &new_staff("bob", StaffRole::Counter, None))?;
+    let (before, after) = schema::read_snapshot(&mut reader, |c| -> Result<_, StorageError> {
+        let before = staff::list(c)?.len();
+        staff::insert(&mut writer, &new_staff("carol", StaffRole::Counter, None))
+            .map_err(|e| StorageError::Unavailable(Box::new(e)))?;
+        Ok((before, staff::list(c)?.len()))
+    })?;
+    let expected_after = match f.db.backend() {
+        schema::Backend::Sqlite => 1,
+        _ => 2,
+    };
+    assert_eq!((before, after), (1, expected_after));
+    assert_eq!(
+        staff::list(&mut reader)?.len(),
+        2,
+        "a new snapshot after it"
+    );
+
+    let failed: Result<(), StorageError> = schema::read_snapshot(&mut reader, |c| {
+        staff::list(c)?;
+        Err(StorageError::Unavailable("stop".into()))
+    });
+    assert!(
+        matches!(failed, Err(StorageError::Unavailable(_))),
+        "{failed:?}"
+    );
+    assert_eq!(staff::list(&mut reader)?.len(), 2);
+    Ok(())
+}
 
 fn staff_lookup_ignores_disabled(f: &Fixture) -> TestResult {
     let mut conn = f.db.conn()?;

@@ -167,105 +167,109 @@ impl Issuer {
         counter: Option<schema::StaffId>,
         now: SystemTime,
     ) -> Result<VerifyResult, DomainError> {
-        let mut conn = self.db().conn()?;
-        let rows = self.issued_rows(&mut conn, &p.credentials)?;
-        let check = |anchors: &[presentation::TrustAnchor]| {
-            presentation::check_presentation_cached(
-                anchors,
-                Some(&self.signatures),
-                &p.credentials,
-                &p.audience,
-                &p.nonce,
-                &p.issued_at,
-                &p.signature,
-                now,
-            )
-        };
-        let (anchors, cached) = self.anchors(&mut conn, false)?;
-        let mut pure = check(&anchors);
-        // A CA certified since the snapshot (a rotation on another
-        // instance) is not in it yet: look again before saying no.
-        if cached && !pure.credentials.iter().all(|c| c.chain_ok) {
-            pure = check(&self.anchors(&mut conn, true)?.0);
-        }
-        let mut errors = pure.errors.clone();
-        let latest = self.latest_verified_checkpoint(&mut conn)?;
-
-        let mut results = Vec::with_capacity(pure.credentials.len());
-        let (mut all_good, mut all_logged, mut identity_ok) = (true, true, true);
-        let mut people: Vec<(schema::IdentityId, bool)> = Vec::with_capacity(1);
-        for c in &pure.credentials {
-            let mut errs = c.errors.clone();
-            let row = match rows.iter().find(|(h, _)| *h == c.cert_sha256) {
-                Some((_, row)) => row.clone(),
-                None => credentials::by_cert_sha256(&mut conn, &c.cert_sha256)?,
-            };
-            let status = match &row {
-                None => "unknown",
-                Some(r) if r.status == CredentialStatus::Revoked => "revoked",
-                Some(_) => "good",
-            };
-            if status != "good" {
-                all_good = false;
-                errs.push(format!("credential-{status}"));
-            }
-            if let Some(r) = &row {
-                // A licence is only as good as its holder's identity: the
-                // person's record must be active, and the identity
-                // certificate for this same holder key must not have been
-                // revoked (except as superseded by a reissue): a key that
-                // lost its identity, say to keyCompromise, loses its
-                // licences with it.
-                // A presentation is one holder's: read each identity once.
-                let active = match people.iter().find(|(id, _)| *id == r.identity_id) {
-                    Some((_, active)) => *active,
-                    None => {
-                        let active = identities::by_id(&mut conn, &r.identity_id)?
-                            .is_none_or(|i| i.status == IdentityStatus::Active);
-                        people.push((r.identity_id.clone(), active));
-                        active
-                    }
+        let mut pooled = self.db().conn()?;
+        // One snapshot for all the reads (on SQLite, one warm page cache).
+        let (pure, results, all_good, all_logged, identity_ok) =
+            schema::read_snapshot(&mut pooled, |conn| -> Result<_, DomainError> {
+                let rows = self.issued_rows(conn, &p.credentials)?;
+                let check = |anchors: &[presentation::TrustAnchor]| {
+                    presentation::check_presentation_cached(
+                        anchors,
+                        Some(&self.signatures),
+                        &p.credentials,
+                        &p.audience,
+                        &p.nonce,
+                        &p.issued_at,
+                        &p.signature,
+                        now,
+                    )
                 };
-                let key_revoked = r.kind == schema::credentials::CredentialKind::License
-                    && identity_key_revoked(&mut conn, r)?;
-                if !active || key_revoked {
-                    identity_ok = false;
-                    errs.push("identity-revoked".into());
+                let (anchors, cached) = self.anchors(conn, false)?;
+                let mut pure = check(&anchors);
+                // A CA certified since the snapshot (a rotation on another
+                // instance) is not in it yet: look again before saying no.
+                if cached && !pure.credentials.iter().all(|c| c.chain_ok) {
+                    pure = check(&self.anchors(conn, true)?.0);
                 }
-            }
-            let ledger = match (&row, &latest) {
-                (Some(r), Some((size, root))) => {
-                    let entry = Entry::Issuance {
-                        at: r.created_at,
-                        cert_sha256: r.cert_sha256.clone(),
-                        issuer_key_id: r.issuer_key_id.to_string(),
-                        kind: r.kind.to_string(),
-                        serial: r.serial.to_string(),
-                    };
-                    self.inclusion(&mut conn, &entry.leaf_hash(), *size, root)?
-                }
-                _ => LedgerResult {
-                    leaf_index: None,
-                    verified: false,
-                },
-            };
-            if !ledger.verified {
-                all_logged = false;
-                errs.push("not-on-ledger".into());
-            }
-            results.push(CredentialResult {
-                serial: c.serial.clone(),
-                kind: c.kind.as_str().to_owned(),
-                license_type: c.license_type.clone(),
-                status: status.into(),
-                ledger,
-                errors: errs,
-            });
-        }
+                let latest = self.latest_verified_checkpoint(conn)?;
 
+                let mut results = Vec::with_capacity(pure.credentials.len());
+                let (mut all_good, mut all_logged, mut identity_ok) = (true, true, true);
+                let mut people: Vec<(schema::IdentityId, bool)> = Vec::with_capacity(1);
+                for c in &pure.credentials {
+                    let mut errs = c.errors.clone();
+                    let row = match rows.iter().find(|(h, _)| *h == c.cert_sha256) {
+                        Some((_, row)) => row.clone(),
+                        None => credentials::by_cert_sha256(conn, &c.cert_sha256)?,
+                    };
+                    let status = match &row {
+                        None => "unknown",
+                        Some(r) if r.status == CredentialStatus::Revoked => "revoked",
+                        Some(_) => "good",
+                    };
+                    if status != "good" {
+                        all_good = false;
+                        errs.push(format!("credential-{status}"));
+                    }
+                    if let Some(r) = &row {
+                        // A licence is only as good as its holder's identity: the
+                        // person's record must be active, and the identity
+                        // certificate for this same holder key must not have been
+                        // revoked (except as superseded by a reissue): a key that
+                        // lost its identity, say to keyCompromise, loses its
+                        // licences with it.
+                        // A presentation is one holder's: read each identity once.
+                        let active = match people.iter().find(|(id, _)| *id == r.identity_id) {
+                            Some((_, active)) => *active,
+                            None => {
+                                let active = identities::by_id(conn, &r.identity_id)?
+                                    .is_none_or(|i| i.status == IdentityStatus::Active);
+                                people.push((r.identity_id.clone(), active));
+                                active
+                            }
+                        };
+                        let key_revoked = r.kind == schema::credentials::CredentialKind::License
+                            && identity_key_revoked(conn, r)?;
+                        if !active || key_revoked {
+                            identity_ok = false;
+                            errs.push("identity-revoked".into());
+                        }
+                    }
+                    let ledger = match (&row, &latest) {
+                        (Some(r), Some((size, root))) => {
+                            let entry = Entry::Issuance {
+                                at: r.created_at,
+                                cert_sha256: r.cert_sha256.clone(),
+                                issuer_key_id: r.issuer_key_id.to_string(),
+                                kind: r.kind.to_string(),
+                                serial: r.serial.to_string(),
+                            };
+                            self.inclusion(conn, &entry.leaf_hash(), *size, root)?
+                        }
+                        _ => LedgerResult {
+                            leaf_index: None,
+                            verified: false,
+                        },
+                    };
+                    if !ledger.verified {
+                        all_logged = false;
+                        errs.push("not-on-ledger".into());
+                    }
+                    results.push(CredentialResult {
+                        serial: c.serial.clone(),
+                        kind: c.kind.as_str().to_owned(),
+                        license_type: c.license_type.clone(),
+                        status: status.into(),
+                        ledger,
+                        errors: errs,
+                    });
+                }
+                Ok((pure, results, all_good, all_logged, identity_ok))
+            })?;
+        let mut errors = pure.errors.clone();
         // The committer needs a pooled connection: never wait for it
         // while holding one.
-        drop(conn);
+        drop(pooled);
         // The nonce last, consumed atomically so a replay is refused; and
         // only by a presentation whose holder signature (which covers the
         // nonce) verifies, so a bystander who saw the nonce cannot burn it.
