@@ -700,32 +700,39 @@ impl Ledger {
         leaf_hash: Option<&Hash>,
         size: Option<u64>,
     ) -> Result<(u64, u64, Vec<String>), DomainError> {
-        let mut conn = self.db.conn()?;
-        let latest = store::latest_checkpoint(&mut conn)?
-            .map_or(0, |c| u64::try_from(c.tree_size).unwrap_or(0));
-        let size = size.unwrap_or(latest);
-        if size == 0 || size > latest {
-            return Err(range(format!(
-                "tree_size must be 1 to {latest} (the latest checkpoint)"
-            )));
-        }
-        let index = match (index, leaf_hash) {
-            (Some(i), None) => i,
-            (None, Some(h)) => store::leaf_index_by_hash(&mut conn, h)?
-                .map(|i| u64::try_from(i).unwrap_or(u64::MAX))
-                .ok_or_else(|| {
-                    DomainError::not_found("leaf-not-found", "no integrated leaf with that hash")
-                })?,
-            _ => return Err(range("give exactly one of leaf_index and leaf_hash".into())),
-        };
-        if index >= size {
-            return Err(range(format!(
-                "leaf {index} is not in a tree of size {size}"
-            )));
-        }
-        let s = DbStore::new(&mut conn, &self.published.nodes);
-        let proof = tree::inclusion_proof(&s, index, size).map_err(tree_error)?;
-        Ok((index, size, b64_all(&proof)))
+        let mut pooled = self.db.conn()?;
+        // One snapshot for the checkpoint, the leaf and the nodes (on
+        // SQLite, one warm page cache).
+        schema::read_snapshot(&mut pooled, |conn| {
+            let latest = store::latest_checkpoint(conn)?
+                .map_or(0, |c| u64::try_from(c.tree_size).unwrap_or(0));
+            let size = size.unwrap_or(latest);
+            if size == 0 || size > latest {
+                return Err(range(format!(
+                    "tree_size must be 1 to {latest} (the latest checkpoint)"
+                )));
+            }
+            let index = match (index, leaf_hash) {
+                (Some(i), None) => i,
+                (None, Some(h)) => store::leaf_index_by_hash(conn, h)?
+                    .map(|i| u64::try_from(i).unwrap_or(u64::MAX))
+                    .ok_or_else(|| {
+                        DomainError::not_found(
+                            "leaf-not-found",
+                            "no integrated leaf with that hash",
+                        )
+                    })?,
+                _ => return Err(range("give exactly one of leaf_index and leaf_hash".into())),
+            };
+            if index >= size {
+                return Err(range(format!(
+                    "leaf {index} is not in a tree of size {size}"
+                )));
+            }
+            let s = DbStore::new(conn, &self.published.nodes);
+            let proof = tree::inclusion_proof(&s, index, size).map_err(tree_error)?;
+            Ok((index, size, b64_all(&proof)))
+        })
     }
 
     /// Consistency proof between tree sizes `first` and `second`.
