@@ -1,7 +1,7 @@
 //! Connections and the pool: [`DbConnection`] (one diesel `MultiConnection`
 //! over SQLite and PostgreSQL, so one set of queries serves both),
-//! [`Database`] (an r2d2 pool of them, migrated on start) and
-//! [`write_transaction`].
+//! [`Database`] (an r2d2 pool of them, migrated on start),
+//! [`write_transaction`] and [`read_snapshot`].
 //!
 //! Owns the per-connection settings: on SQLite every new connection gets
 //! WAL, `synchronous=FULL`, `foreign_keys=ON` and a busy timeout; on
@@ -294,7 +294,8 @@ impl Database {
 /// otherwise. Called inside another transaction, `f` runs in a savepoint of
 /// it (and the outer transaction decides the commit).
 ///
-/// Read-only or single-statement work needs no transaction.
+/// Read-only or single-statement work needs no transaction (but see
+/// [`read_snapshot`] for a request's many reads).
 pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
@@ -337,7 +338,14 @@ where
 /// statement already reads a consistent snapshot of its own, and
 /// connections keep their buffers shared.
 ///
-/// Called inside a transaction, `f` runs in a savepoint of it.
+/// `f` must only read: on SQLite its transaction is deferred, so a write in
+/// it fails at once with `SQLITE_BUSY` when another connection committed
+/// after its first read (the busy timeout cannot help a snapshot that is
+/// already stale). On SQLite, called inside a transaction, `f` runs in a
+/// savepoint of it.
+///
+/// What `f` reads is as of its first statement: a cache it fills from these
+/// reads may be up to the snapshot's age (milliseconds) old.
 ///
 /// # Errors
 ///

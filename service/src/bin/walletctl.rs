@@ -186,7 +186,7 @@ enum StaffCommand {
     },
     /// List accounts.
     List,
-    /// Disable an account; its token stops working at once.
+    /// Disable an account; running instances refuse its token within a second.
     Disable {
         /// Account name.
         #[arg(long)]

@@ -701,8 +701,8 @@ impl Ledger {
         size: Option<u64>,
     ) -> Result<(u64, u64, Vec<String>), DomainError> {
         let mut pooled = self.db.conn()?;
-        // One snapshot for the checkpoint, the leaf and the nodes (on
-        // SQLite, one warm page cache).
+        // On SQLite, the checkpoint, the leaf and the nodes in one read
+        // transaction: one snapshot and one warm page cache.
         schema::read_snapshot(&mut pooled, |conn| {
             let latest = store::latest_checkpoint(conn)?
                 .map_or(0, |c| u64::try_from(c.tree_size).unwrap_or(0));

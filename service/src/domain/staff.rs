@@ -97,7 +97,6 @@ const STAFF_CACHE_MAX: usize = 4_096;
 /// were 7 % of walletd's CPU under verification load. Unknown and disabled
 /// tokens are not remembered, so guessing costs a lookup each time and a
 /// new account works at once.
-#[derive(Debug)]
 pub struct Authenticator {
     db: Database,
     seen: Mutex<HashMap<[u8; 32], (Staff, Instant)>>,
@@ -146,6 +145,16 @@ impl Authenticator {
     }
 }
 
+/// Neither token hashes nor accounts: how many are remembered.
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let remembered = self.seen.lock().map_or(0, |s| s.len());
+        f.debug_struct("Authenticator")
+            .field("remembered", &remembered)
+            .finish_non_exhaustive()
+    }
+}
+
 fn token_key(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
@@ -177,6 +186,11 @@ mod tests {
             Some("desk".to_owned())
         );
         assert!(auth.remembered("ovw_other", t0).is_none());
+        let debug = format!("{auth:?}");
+        assert!(
+            debug.contains("remembered: 1") && !debug.contains("desk"),
+            "{debug}"
+        );
 
         // Disabled elsewhere (walletctl): still remembered inside the TTL,
         // never after it, and a lookup then finds nothing.

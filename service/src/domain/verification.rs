@@ -168,7 +168,8 @@ impl Issuer {
         now: SystemTime,
     ) -> Result<VerifyResult, DomainError> {
         let mut pooled = self.db().conn()?;
-        // One snapshot for all the reads (on SQLite, one warm page cache).
+        // On SQLite, all the reads in one read transaction: one snapshot and
+        // one warm page cache.
         let (pure, results, all_good, all_logged, identity_ok) =
             schema::read_snapshot(&mut pooled, |conn| -> Result<_, DomainError> {
                 let rows = self.issued_rows(conn, &p.credentials)?;
