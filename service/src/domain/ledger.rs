@@ -52,8 +52,8 @@ pub fn enqueue(
 /// Entries this process has queued, ever (rolled back or not). Only a hint
 /// for the group-commit tail: a batch after which it has not moved queued
 /// nothing here, so the tail is skipped with its savepoint, lock and queue
-/// reads (on PostgreSQL three round trips per batch). Entries other instances queue are the
-/// sequencer thread's, as before.
+/// reads (on PostgreSQL three round trips per batch). Entries other
+/// instances queue are the sequencer thread's, as before.
 static ENQUEUED: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
@@ -85,8 +85,6 @@ pub(crate) struct DbStore<'a> {
     cache: &'a NodeCache,
     /// The last block read: its number and its leaves' tree.
     block: RefCell<Option<(u64, tree::MemoryTree)>>,
-    /// Lower nodes come from their block (PostgreSQL), not one by one.
-    by_block: bool,
 }
 
 /// Hashes of complete subtrees as committed (such a node never changes once
@@ -165,7 +163,6 @@ impl<'a> DbStore<'a> {
     /// Reads committed nodes through `conn`, and through `cache` first.
     pub(crate) fn new(conn: &'a mut DbConnection, cache: &'a NodeCache) -> Self {
         Self {
-            by_block: conn.backend() == schema::Backend::Postgres,
             conn: RefCell::new(conn),
             cache,
             block: RefCell::new(None),
@@ -220,7 +217,8 @@ impl HashStore for DbStore<'_> {
         if let Some(h) = self.cache.get(level, index) {
             return Ok(h);
         }
-        if level < NODE_CACHE_MIN_LEVEL && self.by_block {
+        if level < NODE_CACHE_MIN_LEVEL && self.conn.borrow().backend() == schema::Backend::Postgres
+        {
             return self.lower(level, index);
         }
         let idx = i64::try_from(index).map_err(|_| StoreError::Missing { level, index })?;

@@ -99,6 +99,18 @@ pub struct VerifyResult {
     pub errors: Vec<String>,
 }
 
+/// What [`Issuer::verify`] learns from the database, before the nonce.
+struct StoredChecks {
+    pure: presentation::PresentationCheck,
+    results: Vec<CredentialResult>,
+    /// No credential unknown or revoked.
+    all_good: bool,
+    /// Every credential's inclusion verified against the signed checkpoint.
+    all_logged: bool,
+    /// Every holder identity active and no licence's key revoked with it.
+    identity_ok: bool,
+}
+
 impl VerifyResult {
     /// True when the presentation is valid.
     pub fn is_valid(&self) -> bool {
@@ -170,103 +182,13 @@ impl Issuer {
         let mut pooled = self.db().conn()?;
         // On SQLite, all the reads in one read transaction: one snapshot and
         // one warm page cache.
-        let (pure, results, all_good, all_logged, identity_ok) =
-            schema::read_snapshot(&mut pooled, |conn| -> Result<_, DomainError> {
-                let rows = self.issued_rows(conn, &p.credentials)?;
-                let check = |anchors: &[presentation::TrustAnchor]| {
-                    presentation::check_presentation_cached(
-                        anchors,
-                        Some(&self.signatures),
-                        &p.credentials,
-                        &p.audience,
-                        &p.nonce,
-                        &p.issued_at,
-                        &p.signature,
-                        now,
-                    )
-                };
-                let (anchors, cached) = self.anchors(conn, false)?;
-                let mut pure = check(&anchors);
-                // A CA certified since the snapshot (a rotation on another
-                // instance) is not in it yet: look again before saying no.
-                if cached && !pure.credentials.iter().all(|c| c.chain_ok) {
-                    pure = check(&self.anchors(conn, true)?.0);
-                }
-                let latest = self.latest_verified_checkpoint(conn)?;
-
-                let mut results = Vec::with_capacity(pure.credentials.len());
-                let (mut all_good, mut all_logged, mut identity_ok) = (true, true, true);
-                let mut people: Vec<(schema::IdentityId, bool)> = Vec::with_capacity(1);
-                for c in &pure.credentials {
-                    let mut errs = c.errors.clone();
-                    let row = match rows.iter().find(|(h, _)| *h == c.cert_sha256) {
-                        Some((_, row)) => row.clone(),
-                        None => credentials::by_cert_sha256(conn, &c.cert_sha256)?,
-                    };
-                    let status = match &row {
-                        None => "unknown",
-                        Some(r) if r.status == CredentialStatus::Revoked => "revoked",
-                        Some(_) => "good",
-                    };
-                    if status != "good" {
-                        all_good = false;
-                        errs.push(format!("credential-{status}"));
-                    }
-                    if let Some(r) = &row {
-                        // A licence is only as good as its holder's identity: the
-                        // person's record must be active, and the identity
-                        // certificate for this same holder key must not have been
-                        // revoked (except as superseded by a reissue): a key that
-                        // lost its identity, say to keyCompromise, loses its
-                        // licences with it.
-                        // A presentation is one holder's: read each identity once.
-                        let active = match people.iter().find(|(id, _)| *id == r.identity_id) {
-                            Some((_, active)) => *active,
-                            None => {
-                                let active = identities::by_id(conn, &r.identity_id)?
-                                    .is_none_or(|i| i.status == IdentityStatus::Active);
-                                people.push((r.identity_id.clone(), active));
-                                active
-                            }
-                        };
-                        let key_revoked = r.kind == schema::credentials::CredentialKind::License
-                            && identity_key_revoked(conn, r)?;
-                        if !active || key_revoked {
-                            identity_ok = false;
-                            errs.push("identity-revoked".into());
-                        }
-                    }
-                    let ledger = match (&row, &latest) {
-                        (Some(r), Some((size, root))) => {
-                            let entry = Entry::Issuance {
-                                at: r.created_at,
-                                cert_sha256: r.cert_sha256.clone(),
-                                issuer_key_id: r.issuer_key_id.to_string(),
-                                kind: r.kind.to_string(),
-                                serial: r.serial.to_string(),
-                            };
-                            self.inclusion(conn, &entry.leaf_hash(), *size, root)?
-                        }
-                        _ => LedgerResult {
-                            leaf_index: None,
-                            verified: false,
-                        },
-                    };
-                    if !ledger.verified {
-                        all_logged = false;
-                        errs.push("not-on-ledger".into());
-                    }
-                    results.push(CredentialResult {
-                        serial: c.serial.clone(),
-                        kind: c.kind.as_str().to_owned(),
-                        license_type: c.license_type.clone(),
-                        status: status.into(),
-                        ledger,
-                        errors: errs,
-                    });
-                }
-                Ok((pure, results, all_good, all_logged, identity_ok))
-            })?;
+        let StoredChecks {
+            pure,
+            results,
+            all_good,
+            all_logged,
+            identity_ok,
+        } = schema::read_snapshot(&mut pooled, |conn| self.check_stored(conn, p, now))?;
         let mut errors = pure.errors.clone();
         // The committer needs a pooled connection: never wait for it
         // while holding one.
@@ -349,6 +271,116 @@ impl Issuer {
     /// row's CA key and that signature checked before the row was stored
     /// (`certs::signer`). A presentation with more credentials than allowed
     /// is refused by the pure checks; nothing is read for it.
+    /// Every check a presentation's stored state decides: the pure
+    /// certificate checks against the trust anchors, then each credential's
+    /// revocation, holder identity and ledger inclusion.
+    fn check_stored(
+        &self,
+        conn: &mut schema::DbConnection,
+        p: &Presentation,
+        now: SystemTime,
+    ) -> Result<StoredChecks, DomainError> {
+        let rows = self.issued_rows(conn, &p.credentials)?;
+        let check = |anchors: &[presentation::TrustAnchor]| {
+            presentation::check_presentation_cached(
+                anchors,
+                Some(&self.signatures),
+                &p.credentials,
+                &p.audience,
+                &p.nonce,
+                &p.issued_at,
+                &p.signature,
+                now,
+            )
+        };
+        let (anchors, cached) = self.anchors(conn, false)?;
+        let mut pure = check(&anchors);
+        // A CA certified since the snapshot (a rotation on another
+        // instance) is not in it yet: look again before saying no.
+        if cached && !pure.credentials.iter().all(|c| c.chain_ok) {
+            pure = check(&self.anchors(conn, true)?.0);
+        }
+        let latest = self.latest_verified_checkpoint(conn)?;
+
+        let mut results = Vec::with_capacity(pure.credentials.len());
+        let (mut all_good, mut all_logged, mut identity_ok) = (true, true, true);
+        let mut people: Vec<(schema::IdentityId, bool)> = Vec::with_capacity(1);
+        for c in &pure.credentials {
+            let mut errs = c.errors.clone();
+            let row = match rows.iter().find(|(h, _)| *h == c.cert_sha256) {
+                Some((_, row)) => row.clone(),
+                None => credentials::by_cert_sha256(conn, &c.cert_sha256)?,
+            };
+            let status = match &row {
+                None => "unknown",
+                Some(r) if r.status == CredentialStatus::Revoked => "revoked",
+                Some(_) => "good",
+            };
+            if status != "good" {
+                all_good = false;
+                errs.push(format!("credential-{status}"));
+            }
+            if let Some(r) = &row {
+                // A licence is only as good as its holder's identity: the
+                // person's record must be active (read once per presentation,
+                // which is one holder's), and the identity certificate for
+                // this same holder key must not have been revoked (except as
+                // superseded by a reissue): a key that lost its identity, say
+                // to keyCompromise, loses its licences with it.
+                let active = match people.iter().find(|(id, _)| *id == r.identity_id) {
+                    Some((_, active)) => *active,
+                    None => {
+                        let active = identities::by_id(conn, &r.identity_id)?
+                            .is_none_or(|i| i.status == IdentityStatus::Active);
+                        people.push((r.identity_id.clone(), active));
+                        active
+                    }
+                };
+                let key_revoked = r.kind == schema::credentials::CredentialKind::License
+                    && identity_key_revoked(conn, r)?;
+                if !active || key_revoked {
+                    identity_ok = false;
+                    errs.push("identity-revoked".into());
+                }
+            }
+            let ledger = match (&row, &latest) {
+                (Some(r), Some((size, root))) => {
+                    let entry = Entry::Issuance {
+                        at: r.created_at,
+                        cert_sha256: r.cert_sha256.clone(),
+                        issuer_key_id: r.issuer_key_id.to_string(),
+                        kind: r.kind.to_string(),
+                        serial: r.serial.to_string(),
+                    };
+                    self.inclusion(conn, &entry.leaf_hash(), *size, root)?
+                }
+                _ => LedgerResult {
+                    leaf_index: None,
+                    verified: false,
+                },
+            };
+            if !ledger.verified {
+                all_logged = false;
+                errs.push("not-on-ledger".into());
+            }
+            results.push(CredentialResult {
+                serial: c.serial.clone(),
+                kind: c.kind.as_str().to_owned(),
+                license_type: c.license_type.clone(),
+                status: status.into(),
+                ledger,
+                errors: errs,
+            });
+        }
+        Ok(StoredChecks {
+            pure,
+            results,
+            all_good,
+            all_logged,
+            identity_ok,
+        })
+    }
+
     fn issued_rows(
         &self,
         conn: &mut schema::DbConnection,
