@@ -1,7 +1,9 @@
-//! The `challenges` table: nonces a counter hands a citizen to sign, bound
-//! to the counter's audience, expiring, and usable once. Consumption is one
-//! conditional UPDATE, so of two concurrent verifications with one nonce
-//! exactly one consumes it, on every instance sharing the database.
+//! The `challenges` table: the used challenge nonces, so each is usable
+//! once. A nonce is recorded when a presentation uses it; the insert of its
+//! row is conditional on the key, so of two concurrent verifications with one
+//! nonce exactly one records it, on every instance sharing the database.
+//! Rows of the previous format, stored when the nonce was handed out, are
+//! consumed by one conditional UPDATE.
 
 use diesel::prelude::*;
 
@@ -11,11 +13,11 @@ use crate::error::StorageError;
 use crate::ids::StaffId;
 use crate::schema::challenges;
 
-/// A challenge to create.
+/// A challenge row.
 #[derive(Debug, Clone, PartialEq, Eq, Insertable)]
 #[diesel(table_name = challenges)]
 pub struct NewChallenge {
-    /// The nonce (base64url of 32 random bytes).
+    /// The nonce, as the holder signed it.
     pub nonce: String,
     /// The counter it is for.
     pub audience: String,
@@ -25,6 +27,8 @@ pub struct NewChallenge {
     pub created_at: i64,
     /// Expiry time.
     pub expires_at: i64,
+    /// When a presentation used it.
+    pub used_at: Option<i64>,
 }
 
 /// Why a nonce could not be consumed.
@@ -42,13 +46,27 @@ pub enum Consumed {
     Used,
 }
 
-/// Creates a challenge.
+/// Records the use of a nonce (`used.used_at` set): true when this is its
+/// first use, false when it was used before (its row exists already).
+pub fn record_use(conn: &mut DbConnection, used: &NewChallenge) -> Result<bool, StorageError> {
+    debug_assert!(used.used_at.is_some(), "a use has a time");
+    let inserted = cached::execute(
+        conn,
+        &diesel::insert_into(challenges::table)
+            .values(used)
+            .on_conflict_do_nothing(),
+    )?;
+    Ok(inserted == 1)
+}
+
+/// Stores a challenge handed out but not yet used (the previous format).
 pub fn insert(conn: &mut DbConnection, new: &NewChallenge) -> Result<(), StorageError> {
     cached::execute(conn, &diesel::insert_into(challenges::table).values(new))?;
     Ok(())
 }
 
-/// Consumes `nonce` for `audience` at `now`, atomically.
+/// Consumes a stored `nonce` (the previous format: a row per nonce handed
+/// out) for `audience` at `now`, atomically with one conditional UPDATE.
 /// With `counter` set, only a nonce that counter asked for is accepted: a
 /// presentation made for another counter cannot be checked here.
 pub fn consume(

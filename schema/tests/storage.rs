@@ -11,6 +11,7 @@ use std::time::Duration;
 use diesel::QueryableByName;
 use diesel::RunQueryDsl;
 use diesel::sql_types::Text;
+use schema::challenges::{self, Consumed, NewChallenge};
 use schema::credentials::{self, CredentialKind, CredentialStatus, NewCredential};
 use schema::identities::{self, IdentityStatus, NewIdentity};
 use schema::intents::{self, IntentState, NewIssuanceIntent};
@@ -115,6 +116,7 @@ on_both_backends!(
     group_writes_commit_together_and_fail_alone,
     group_commit_tail_runs_in_the_batch_and_fails_alone,
     read_snapshot_reads_one_snapshot_and_passes_errors_on,
+    challenges_are_used_once,
 );
 
 /// Many threads' writes through one group commit: every success is
@@ -939,6 +941,76 @@ fn read_snapshot_reads_one_snapshot_and_passes_errors_on(f: &Fixture) -> TestRes
         "{failed:?}"
     );
     assert_eq!(staff::list(&mut reader)?.len(), 2);
+    Ok(())
+}
+
+/// A nonce's use is recorded once; a stored nonce of the previous format is
+/// consumed once, for its audience and counter, before its expiry; purging
+/// keeps what has not expired.
+fn challenges_are_used_once(f: &Fixture) -> TestResult {
+    let mut conn = f.db.conn()?;
+    let conn = &mut *conn;
+    let desk = staff::insert(conn, &new_staff("desk", StaffRole::Counter, None))?;
+    let other = staff::insert(conn, &new_staff("other", StaffRole::Counter, None))?;
+    let row = |nonce: &str, used_at: Option<i64>| NewChallenge {
+        nonce: nonce.to_owned(),
+        audience: "desk-1".to_owned(),
+        created_by: desk.id,
+        created_at: T0,
+        expires_at: T0 + 300,
+        used_at,
+    };
+
+    assert!(challenges::record_use(
+        conn,
+        &row("mac-nonce", Some(T0 + 10))
+    )?);
+    assert!(
+        !challenges::record_use(conn, &row("mac-nonce", Some(T0 + 11)))?,
+        "second use"
+    );
+
+    challenges::insert(conn, &row("stored", None))?;
+    let consume = |c: &mut DbConnection, nonce: &str, audience: &str, by, at| {
+        challenges::consume(c, nonce, audience, by, at)
+    };
+    assert_eq!(
+        consume(conn, "stored", "desk-2", None, T0 + 1)?,
+        Consumed::WrongAudience
+    );
+    assert_eq!(
+        consume(conn, "stored", "desk-1", Some(other.id), T0 + 1)?,
+        Consumed::WrongAudience
+    );
+    assert_eq!(
+        consume(conn, "nothing", "desk-1", None, T0 + 1)?,
+        Consumed::Unknown
+    );
+    assert_eq!(
+        consume(conn, "stored", "desk-1", Some(desk.id), T0 + 2)?,
+        Consumed::Fresh
+    );
+    assert_eq!(
+        consume(conn, "stored", "desk-1", None, T0 + 3)?,
+        Consumed::Used
+    );
+    // A recorded use is a used nonce to the old path too.
+    assert_eq!(
+        consume(conn, "mac-nonce", "desk-1", None, T0 + 3)?,
+        Consumed::Used
+    );
+    challenges::insert(conn, &row("late", None))?;
+    assert_eq!(
+        consume(conn, "late", "desk-1", None, T0 + 300)?,
+        Consumed::Expired
+    );
+
+    assert_eq!(challenges::purge_expired(conn, T0 + 300)?, 0);
+    assert_eq!(challenges::purge_expired(conn, T0 + 301)?, 3);
+    assert!(challenges::record_use(
+        conn,
+        &row("mac-nonce", Some(T0 + 12))
+    )?);
     Ok(())
 }
 

@@ -146,6 +146,8 @@ pub struct Issuer {
     pub(crate) last_purge: AtomicI64,
     /// Committed upper ledger nodes (inclusion checks of presentations).
     pub(crate) nodes: super::ledger::NodeCache,
+    /// Challenge nonce keys, one per hour, derived in the HSM.
+    pub(crate) nonce_keys: super::nonce::EpochKeys,
 }
 
 /// How long a snapshot of the keys table (and the anchors made from it) is
@@ -216,6 +218,7 @@ impl Issuer {
             checkpoint: Mutex::new(None),
             signatures: certs::presentation::SignatureCache::new(SIGNATURE_CACHE),
             last_purge: AtomicI64::new(0),
+            nonce_keys: super::nonce::EpochKeys::default(),
             nodes: super::ledger::NodeCache::default(),
         }
     }
@@ -258,6 +261,11 @@ impl Issuer {
         &self.db
     }
 
+    /// The HSM.
+    pub(crate) fn hsm(&self) -> &Hsm {
+        &self.hsm
+    }
+
     /// A (cached) HSM signer for the key labelled `label`.
     pub(crate) fn signer_for(&self, label: &str) -> Result<HsmSigner, DomainError> {
         self.signer(label)
@@ -280,7 +288,7 @@ impl Issuer {
         Ok(s)
     }
 
-    fn active_key(&self, purpose: KeyPurpose) -> Result<Key, DomainError> {
+    pub(crate) fn active_key(&self, purpose: KeyPurpose) -> Result<Key, DomainError> {
         self.keys_snapshot()?
             .iter()
             .find(|k| k.purpose == purpose && k.state == KeyState::Active)

@@ -8,6 +8,7 @@ pub mod ceremony;
 pub mod issuance;
 pub mod ledger;
 pub mod national_id;
+pub mod nonce;
 pub mod offline;
 pub mod revocation;
 pub mod rotation;

@@ -7,8 +7,6 @@
 
 use std::time::{Duration, SystemTime};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use certs::presentation::{self, CredentialKind as PresentedKind};
 use ledger::checkpoint::{Checkpoint as NoteBody, SignedNote};
 use ledger::entry::Entry;
@@ -19,19 +17,25 @@ use schema::keys::{self, KeyPurpose};
 use schema::ledger as store;
 use schema::staff::{Staff, StaffRole};
 use sha2::{Digest as _, Sha256};
+use zeroize::Zeroizing;
 
 use super::issuance::Issuer;
+use super::nonce;
 use super::{DomainError, rfc3339, unix};
 
 /// How long a challenge nonce lives.
 pub const CHALLENGE_TTL: Duration = Duration::from_secs(300);
+/// How far another instance's clock may run ahead of this one's: a nonce
+/// expiring later than now + TTL + this was not made by any of them.
+const CLOCK_SKEW_SECS: i64 = 60;
 /// Most credentials in one presentation.
 const MAX_AUDIENCE_CHARS: usize = 128;
 
 /// A challenge for a counter.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Challenge {
-    /// 32 random bytes, base64url without padding.
+    /// Opaque to the holder, who signs it as given: base64url (no padding)
+    /// of the counter, expiry and audience digest under the service's MAC.
     pub nonce: String,
     /// RFC 3339.
     pub expires_at: String,
@@ -119,55 +123,107 @@ impl VerifyResult {
 }
 
 impl Issuer {
-    /// A fresh, single-use nonce for `audience` (counters only).
+    /// A fresh, single-use nonce for `audience` (counters only). Writes
+    /// nothing; may derive this hour's nonce key in the HSM (blocking).
     pub fn challenge(
         &self,
         counter: &Staff,
         audience: &str,
         now: SystemTime,
     ) -> Result<Challenge, DomainError> {
-        if counter.role != StaffRole::Counter {
-            return Err(DomainError::Forbidden(
-                "challenges are for the counter role".into(),
-            ));
+        let audience = challenge_audience(counter, audience)?;
+        let expires = unix(now + CHALLENGE_TTL);
+        let key = self.nonce_key(nonce::epoch_of(expires))?;
+        mint_challenge(&key, counter, audience, expires)
+    }
+
+    /// [`Issuer::challenge`] when its nonce key is in memory, so it never
+    /// blocks and may run on an async worker; `None` when the key must be
+    /// derived first.
+    pub fn challenge_from_memory(
+        &self,
+        counter: &Staff,
+        audience: &str,
+        now: SystemTime,
+    ) -> Result<Option<Challenge>, DomainError> {
+        let audience = challenge_audience(counter, audience)?;
+        let expires = unix(now + CHALLENGE_TTL);
+        match self.nonce_keys.get(nonce::epoch_of(expires)) {
+            Some(key) => mint_challenge(&key, counter, audience, expires).map(Some),
+            None => Ok(None),
         }
-        let audience = audience.trim();
-        if audience.is_empty()
-            || audience.chars().count() > MAX_AUDIENCE_CHARS
-            || audience.chars().any(char::is_control)
-        {
-            return Err(DomainError::invalid(
-                "invalid-audience",
-                "audience must be 1 to 128 printable characters",
-            ));
+    }
+
+    /// The nonce key of `epoch`: from memory, or derived in the HSM from the
+    /// `dedup-hmac` key (the one secret key every instance shares; never
+    /// rotated) and kept.
+    fn nonce_key(&self, epoch: i64) -> Result<nonce::EpochKey, DomainError> {
+        if let Some(key) = self.nonce_keys.get(epoch) {
+            return Ok(key);
         }
-        let nonce = URL_SAFE_NO_PAD.encode(crate::random::bytes::<32>()?);
-        let expires = now + CHALLENGE_TTL;
-        let row = NewChallenge {
-            nonce: nonce.clone(),
-            audience: audience.to_owned(),
-            created_by: counter.id,
-            created_at: unix(now),
-            expires_at: unix(expires),
+        let label = self.active_key(KeyPurpose::DedupHmac)?.label;
+        let key = Zeroizing::new(
+            self.hsm()
+                .hmac_sha256(&label, &nonce::derivation_input(epoch))?,
+        );
+        self.nonce_keys.put(epoch, key.clone());
+        Ok(key)
+    }
+
+    /// Checks `p`'s nonce and, when it is authentic, fresh and for this
+    /// audience (and `counter`, when set), records its use: the one write of
+    /// a verification's nonce. A nonce of the previous format (stored when
+    /// it was handed out) is consumed as it was then, so presentations
+    /// begun before an upgrade still verify.
+    fn consume_nonce(
+        &self,
+        p: &Presentation,
+        counter: Option<schema::StaffId>,
+        now: SystemTime,
+    ) -> Result<Consumed, DomainError> {
+        let at = now;
+        let now = unix(now);
+        let Some(claims) = nonce::parse(&p.nonce) else {
+            let (n, a) = (p.nonce.clone(), p.audience.clone());
+            let purge = self.purge_due(at);
+            return Ok(self.db().group_write(move |c| {
+                let consumed = challenges::consume(c, &n, &a, counter, now)?;
+                purge_expired(c, purge, now);
+                Ok::<_, schema::StorageError>(consumed)
+            })?);
         };
-        // Housekeeping at most once a minute per process, not per request;
-        // a failure here must not fail the request.
-        let purge = self.purge_due(now);
-        self.db()
-            .group_write(move |c| -> Result<(), schema::StorageError> {
-                challenges::insert(c, &row)?;
-                if purge {
-                    // In its own savepoint: a failed purge keeps the challenge.
-                    let _ = schema::write_transaction(c, |c| {
-                        challenges::purge_expired(c, unix(now) - 86_400)
-                    });
-                }
-                Ok(())
-            })?;
-        Ok(Challenge {
-            nonce,
-            expires_at: rfc3339(unix(expires)),
-        })
+        if claims.expires_at <= now {
+            return Ok(Consumed::Expired);
+        }
+        // Deriving a key per made-up epoch would let anyone make the HSM
+        // work: only this hour's and the next few minutes' are ever asked.
+        let latest = now + CHALLENGE_TTL.as_secs().cast_signed() + CLOCK_SKEW_SECS;
+        if claims.expires_at > latest
+            || !claims.authentic(&self.nonce_key(nonce::epoch_of(claims.expires_at))?)
+        {
+            return Ok(Consumed::Unknown);
+        }
+        if !claims.is_for(&p.audience) || counter.is_some_and(|c| c.0 != claims.counter) {
+            return Ok(Consumed::WrongAudience);
+        }
+        let used = NewChallenge {
+            nonce: p.nonce.clone(),
+            audience: p.audience.clone(),
+            created_by: schema::StaffId(claims.counter),
+            created_at: claims.expires_at - CHALLENGE_TTL.as_secs().cast_signed(),
+            expires_at: claims.expires_at,
+            used_at: Some(now),
+        };
+        let purge = self.purge_due(at);
+        Ok(self.db().group_write(move |c| {
+            let first = challenges::record_use(c, &used)?;
+            purge_expired(c, purge, now);
+            Ok::<_, schema::StorageError>(if first {
+                Consumed::Fresh
+            } else {
+                Consumed::Used
+            })
+        })?)
     }
 
     /// Runs every check on a presentation and reports each one.
@@ -197,10 +253,7 @@ impl Issuer {
         // only by a presentation whose holder signature (which covers the
         // nonce) verifies, so a bystander who saw the nonce cannot burn it.
         let (nonce_ok, audience_ok) = if pure.holder_signature && pure.same_holder {
-            let (n, a) = (p.nonce.clone(), p.audience.clone());
-            let nonce = self
-                .db()
-                .group_write(move |c| challenges::consume(c, &n, &a, counter, unix(now)))?;
+            let nonce = self.consume_nonce(p, counter, now)?;
             if !matches!(nonce, Consumed::Fresh | Consumed::WrongAudience) {
                 errors.push(format!("nonce-{}", format!("{nonce:?}").to_lowercase()));
             }
@@ -506,6 +559,48 @@ impl Issuer {
             leaf_index: Some(index),
             verified,
         })
+    }
+}
+
+/// The audience of a challenge request, trimmed, once the caller is known
+/// to be a counter and the audience is printable and not too long.
+fn challenge_audience<'a>(counter: &Staff, audience: &'a str) -> Result<&'a str, DomainError> {
+    if counter.role != StaffRole::Counter {
+        return Err(DomainError::Forbidden(
+            "challenges are for the counter role".into(),
+        ));
+    }
+    let audience = audience.trim();
+    if audience.is_empty()
+        || audience.chars().count() > MAX_AUDIENCE_CHARS
+        || audience.chars().any(char::is_control)
+    {
+        return Err(DomainError::invalid(
+            "invalid-audience",
+            "audience must be 1 to 128 printable characters",
+        ));
+    }
+    Ok(audience)
+}
+
+fn mint_challenge(
+    key: &nonce::EpochKey,
+    counter: &Staff,
+    audience: &str,
+    expires: i64,
+) -> Result<Challenge, DomainError> {
+    let random = crate::random::bytes::<16>()?;
+    Ok(Challenge {
+        nonce: nonce::mint(key, random, counter.id.0, audience, expires),
+        expires_at: rfc3339(expires),
+    })
+}
+
+/// Deletes challenges expired a day ago when `due`, in its own savepoint:
+/// a failed purge must not undo or fail the nonce's write.
+fn purge_expired(c: &mut schema::DbConnection, due: bool, now: i64) {
+    if due {
+        let _ = schema::write_transaction(c, |c| challenges::purge_expired(c, now - 86_400));
     }
 }
 

@@ -50,6 +50,10 @@ impl World {
         }
     }
 
+    fn is_postgres(&self) -> bool {
+        self._pg.is_some()
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }

@@ -69,6 +69,41 @@ fn verify(daemon: &Daemon, body: &Value) -> Value {
     result
 }
 
+fn errors(result: &Value) -> Vec<&str> {
+    result["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect()
+}
+
+/// A challenge row as the previous version stored it when it handed the
+/// nonce out, written straight into the database.
+fn stored_nonce(world: &World, counter: &str, audience: &str) -> String {
+    let db = schema::Database::connect(&world.db_url, 1).unwrap();
+    let mut conn = db.conn().unwrap();
+    let by = schema::staff::by_name(&mut conn, counter)
+        .unwrap()
+        .unwrap()
+        .id;
+    let now = service::domain::unix(SystemTime::now());
+    let nonce = hex::encode(Sha256::digest(format!("{audience}{now}")));
+    schema::challenges::insert(
+        &mut conn,
+        &schema::challenges::NewChallenge {
+            nonce: nonce.clone(),
+            audience: audience.to_owned(),
+            created_by: by,
+            created_at: now,
+            expires_at: now + 300,
+            used_at: None,
+        },
+    )
+    .unwrap();
+    nonce
+}
+
 fn verification_flow(world: &World) {
     world.init();
     let market = world.staff("mr", "officer", Some("market-regulation"));
@@ -147,6 +182,48 @@ fn verification_flow(world: &World) {
         (Some("invalid"), Some(false)),
         "{again}"
     );
+
+    // A nonce is the service's to make: one character of its MAC changed,
+    // and it is unknown (and the holder's signature over it still verifies).
+    let n = nonce(&daemon, &counter, "hotel-desk-1");
+    let forged = format!(
+        "{}{}",
+        &n[..n.len() - 1],
+        if n.ends_with('A') { 'B' } else { 'A' }
+    );
+    let r = verify(&daemon, &present(&key, &certs, "hotel-desk-1", &forged));
+    assert_eq!(
+        (
+            r["verdict"].as_str(),
+            r["checks"]["nonce"].as_bool(),
+            r["checks"]["holder_signature"].as_bool()
+        ),
+        (Some("invalid"), Some(false), Some(true)),
+        "{r}"
+    );
+    assert!(errors(&r).contains(&"nonce-unknown"), "{r}");
+    // The genuine one is untouched by the forgery.
+    assert_eq!(
+        verify(&daemon, &present(&key, &certs, "hotel-desk-1", &n))["verdict"],
+        "valid"
+    );
+    // A nonce stored when it was handed out, as the previous version did,
+    // is still consumed once (presentations begun before an upgrade).
+    let stored = stored_nonce(world, "counter", "hotel-desk-1");
+    let old = present(&key, &certs, "hotel-desk-1", &stored);
+    assert_eq!(verify(&daemon, &old)["verdict"], "valid");
+    let again = verify(&daemon, &old);
+    assert!(errors(&again).contains(&"nonce-used"), "{again}");
+    // Another instance on the same database accepts this one's nonce, and
+    // the use is seen by both.
+    if world.is_postgres() {
+        let other = world.walletd(&[]);
+        let n = nonce(&daemon, &counter, "hotel-desk-1");
+        let body = present(&key, &certs, "hotel-desk-1", &n);
+        assert_eq!(verify(&other, &body)["verdict"], "valid");
+        let again = verify(&daemon, &body);
+        assert!(errors(&again).contains(&"nonce-used"), "{again}");
+    }
 
     // Two verifications racing for one nonce: exactly one is valid.
     let n = nonce(&daemon, &counter, "hotel-desk-1");
