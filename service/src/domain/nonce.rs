@@ -33,9 +33,10 @@ const KEPT_EPOCHS: usize = 3;
 /// A nonce's epoch key: HMAC-SHA256 key bytes, derived in the HSM.
 pub type EpochKey = Zeroizing<[u8; 32]>;
 
-/// The HSM input that derives the key of `epoch`. National ids, the other
-/// input of the same HSM key, are upper-case letters and digits only, so no
-/// derivation input can ever equal one.
+/// The HSM input that derives the key of `epoch`. The same HSM key also
+/// MACs national ids (upper-case letters and digits only) and the bridge's
+/// key check value (`onevisit key check value`, public as the key's id):
+/// with its `/` and NUL, no derivation input can ever equal either.
 pub fn derivation_input(epoch: i64) -> Vec<u8> {
     let mut input = b"onevisit/challenge-key/v1\0".to_vec();
     input.extend_from_slice(&epoch.to_be_bytes());
@@ -46,6 +47,32 @@ pub fn derivation_input(epoch: i64) -> Vec<u8> {
 /// the hour it expires in.
 pub fn epoch_of(expires_at: i64) -> i64 {
     (expires_at - 1).div_euclid(EPOCH_SECS)
+}
+
+/// What the clock says of a nonce that claims to expire at `expires_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// Not expired: its MAC is checked with the key of this epoch.
+    Open(i64),
+    /// Expired. Its MAC is not checked: that would take old epochs' keys,
+    /// which an attacker could make the HSM derive one after another.
+    Expired,
+    /// Expires later than any nonce made by now could, even by an instance
+    /// whose clock runs `skew` seconds ahead: not one of ours.
+    TooLate,
+}
+
+/// Where a nonce expiring at `expires_at` stands at `now`, for nonces that
+/// live `ttl` seconds and instances whose clocks differ by up to `skew`.
+/// So only the current and the next epoch's keys are ever derived.
+pub fn window(expires_at: i64, now: i64, ttl: i64, skew: i64) -> Window {
+    if expires_at <= now {
+        Window::Expired
+    } else if expires_at > now.saturating_add(ttl).saturating_add(skew) {
+        Window::TooLate
+    } else {
+        Window::Open(epoch_of(expires_at))
+    }
 }
 
 /// What a nonce claims before its MAC is checked.
@@ -229,6 +256,49 @@ mod tests {
                 .iter()
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         );
+        assert_ne!(derivation_input(0), b"onevisit key check value");
+    }
+
+    #[test]
+    fn only_unexpired_nonces_within_ttl_and_skew_are_checked() {
+        let now = 1_800_000_000;
+        assert_eq!(window(now, now, 300, 60), Window::Expired);
+        assert_eq!(window(i64::MIN, now, 300, 60), Window::Expired);
+        assert_eq!(
+            window(now + 1, now, 300, 60),
+            Window::Open(epoch_of(now + 1))
+        );
+        assert_eq!(
+            window(now + 360, now, 300, 60),
+            Window::Open(epoch_of(now + 360))
+        );
+        assert_eq!(window(now + 361, now, 300, 60), Window::TooLate);
+        assert_eq!(
+            window(i64::MAX, i64::MAX - 1, 300, 60),
+            Window::Open(epoch_of(i64::MAX))
+        );
+        // Whatever a nonce claims, at most two epochs are ever open.
+        let epochs: std::collections::BTreeSet<i64> = (now - 10_000..now + 10_000)
+            .filter_map(|e| match window(e, now, 300, 60) {
+                Window::Open(epoch) => Some(epoch),
+                _ => None,
+            })
+            .collect();
+        assert!(epochs.len() <= 2, "{epochs:?}");
+    }
+
+    #[test]
+    fn a_nonce_expiring_on_the_hour_is_checked_with_the_hour_before() {
+        // Minted at 10:55 for 11:00; checked at 10:59: one epoch both times.
+        let expires = 3600 * 11;
+        let n = mint(&key(1), [2; 16], 5, "desk", expires);
+        let claims = parse(&n).expect("parses");
+        assert_eq!(
+            window(claims.expires_at, expires - 60, 300, 60),
+            Window::Open(10)
+        );
+        assert_eq!(epoch_of(expires), 10);
+        assert_eq!(window(claims.expires_at, expires, 300, 60), Window::Expired);
     }
 
     #[test]

@@ -192,15 +192,13 @@ impl Issuer {
                 Ok::<_, schema::StorageError>(consumed)
             })?);
         };
-        if claims.expires_at <= now {
-            return Ok(Consumed::Expired);
-        }
-        // Deriving a key per made-up epoch would let anyone make the HSM
-        // work: only this hour's and the next few minutes' are ever asked.
-        let latest = now + CHALLENGE_TTL.as_secs().cast_signed() + CLOCK_SKEW_SECS;
-        if claims.expires_at > latest
-            || !claims.authentic(&self.nonce_key(nonce::epoch_of(claims.expires_at))?)
-        {
+        let ttl = CHALLENGE_TTL.as_secs().cast_signed();
+        let epoch = match nonce::window(claims.expires_at, now, ttl, CLOCK_SKEW_SECS) {
+            nonce::Window::Open(epoch) => epoch,
+            nonce::Window::Expired => return Ok(Consumed::Expired),
+            nonce::Window::TooLate => return Ok(Consumed::Unknown),
+        };
+        if !claims.authentic(&self.nonce_key(epoch)?) {
             return Ok(Consumed::Unknown);
         }
         if !claims.is_for(&p.audience) || counter.is_some_and(|c| c.0 != claims.counter) {
@@ -210,12 +208,12 @@ impl Issuer {
             nonce: p.nonce.clone(),
             audience: p.audience.clone(),
             created_by: schema::StaffId(claims.counter),
-            created_at: claims.expires_at - CHALLENGE_TTL.as_secs().cast_signed(),
+            created_at: claims.expires_at - ttl,
             expires_at: claims.expires_at,
             used_at: Some(now),
         };
         let purge = self.purge_due(at);
-        Ok(self.db().group_write(move |c| {
+        let recorded = self.db().group_write(move |c| {
             let first = challenges::record_use(c, &used)?;
             purge_expired(c, purge, now);
             Ok::<_, schema::StorageError>(if first {
@@ -223,7 +221,17 @@ impl Issuer {
             } else {
                 Consumed::Used
             })
-        })?)
+        });
+        match recorded {
+            // Authentic, but its counter is not in this database: another
+            // deployment on a copy of this token made it. Its write was
+            // rolled back with its savepoint.
+            Err(schema::StorageError::ConstraintViolation(e)) => {
+                tracing::warn!(error = %e, "an authentic nonce names an unknown counter");
+                Ok(Consumed::Unknown)
+            }
+            other => Ok(other?),
+        }
     }
 
     /// Runs every check on a presentation and reports each one.

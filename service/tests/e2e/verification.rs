@@ -316,6 +316,11 @@ fn verification_flow(world: &World) {
         "{r}"
     );
     assert_eq!(r["audience"], "desk");
+    // ...and refusing it did not use it up for the counter it was made for.
+    assert_eq!(
+        verify(&daemon, &present(&key, &certs, "desk", &n))["verdict"],
+        "valid"
+    );
     let forged = world.path("forged.der");
     let (ok, text) = run(Command::new("openssl")
         .args(["req", "-x509", "-key"])
