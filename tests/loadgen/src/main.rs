@@ -6,7 +6,8 @@
 //!
 //! Everything a request needs (holder keys, CSRs, national IDs) is made
 //! before the clock starts. With several `--url`s the connections are split
-//! between the instances. `--check-receipts` then verifies, untimed, every
+//! between the instances, and each verification asks one instance for its
+//! challenge and presents to the next. `--check-receipts` then verifies, untimed, every
 //! receipt it was given against the ledger and the published ledger keys,
 //! and that no serial was issued twice. See BENCHMARKS.md for the commands.
 #![expect(clippy::print_stdout, reason = "a benchmark tool reports on stdout")]

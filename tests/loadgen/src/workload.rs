@@ -176,6 +176,10 @@ pub struct Workload {
 struct Client {
     agent: ureq::Agent,
     base: String,
+    /// The next instance (with one, the same): a presentation goes there,
+    /// not where its challenge came from, as behind a load balancer
+    /// without session affinity.
+    peer: String,
 }
 
 fn client(urls: &[String], thread: usize) -> Client {
@@ -194,6 +198,9 @@ fn client(urls: &[String], thread: usize) -> Client {
     Client {
         agent,
         base: urls[thread % urls.len()].trim_end_matches('/').to_owned(),
+        peer: urls[(thread + 1) % urls.len()]
+            .trim_end_matches('/')
+            .to_owned(),
     }
 }
 
@@ -204,7 +211,18 @@ fn post_json(
     token: Option<&str>,
     body: &Value,
 ) -> Result<(u16, Value), String> {
-    let mut req = c.agent.post(&format!("{}{path}", c.base));
+    post_json_to(c, &c.base, path, token, body)
+}
+
+/// [`post_json`] to the instance at `base`.
+fn post_json_to(
+    c: &Client,
+    base: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &Value,
+) -> Result<(u16, Value), String> {
+    let mut req = c.agent.post(&format!("{base}{path}"));
     if let Some(t) = token {
         req = req.header("Authorization", &format!("Bearer {t}"));
     }
@@ -505,7 +523,7 @@ impl Workload {
         let issued_at = service::domain::rfc3339(service::domain::unix(SystemTime::now()));
         let doc = presenter.present(audience, nonce, &issued_at)?;
         let body = serde_json::to_value(&doc).map_err(|e| e.to_string())?;
-        let (status, result) = post_json(c, "/v1/presentations/verify", None, &body)?;
+        let (status, result) = post_json_to(c, &c.peer, "/v1/presentations/verify", None, &body)?;
         if status != 200 {
             return Err(problem(status, &result));
         }
