@@ -69,30 +69,36 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
             ApiError::bad_request(format!("invalid path: {err}")).into()
         }),
     )
+    // Routes are tried in order, and a route with a `{parameter}` is matched
+    // with a regular expression: the fixed paths, the hot ones first, go
+    // before every parameterised one, so a challenge or a verification is
+    // not tried against seven patterns first (2 % of walletd's CPU in a
+    // verification run's profile). No two routes share a path, so the
+    // order changes nothing else.
+    .service(presentations::challenge)
+    .service(presentations::verify)
+    .service(identities::enroll)
+    .service(credentials::ocsp_post)
+    .service(ledger::inclusion)
     .service(health::healthz)
     .service(health::readyz)
     .service(metrics::metrics_text)
     .service(openapi::openapi_json)
     .service(trust::trust_document)
-    .service(identities::enroll)
-    .service(identities::show)
-    .service(identities::issue_licence)
-    .service(identities::reissue)
     .service(ledger::checkpoint)
     .service(ledger::sth)
-    .service(ledger::inclusion)
     .service(ledger::consistency)
     .service(ledger::entries)
+    .service(admin::list_keys)
+    .service(admin::rotate)
+    .service(identities::issue_licence)
+    .service(presentations::check)
+    .service(identities::show)
+    .service(identities::reissue)
     .service(credentials::revoke)
     .service(credentials::credential_status)
     .service(credentials::crl)
-    .service(credentials::ocsp_post)
     .service(credentials::ocsp_get)
-    .service(presentations::challenge)
-    .service(presentations::verify)
-    .service(presentations::check)
-    .service(admin::list_keys)
-    .service(admin::rotate)
     .service(admin::show_request)
     .service(admin::approve);
 }
