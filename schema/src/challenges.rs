@@ -59,7 +59,10 @@ pub fn record_use(conn: &mut DbConnection, used: &NewChallenge) -> Result<bool, 
     Ok(inserted == 1)
 }
 
-/// Stores a challenge handed out but not yet used (the previous format).
+/// Stores a challenge handed out but not yet used: what the previous
+/// version did for every challenge. Nothing in the service calls it now; it
+/// stays with [`consume`] while such rows may exist, and lets the tests make
+/// them.
 pub fn insert(conn: &mut DbConnection, new: &NewChallenge) -> Result<(), StorageError> {
     cached::execute(conn, &diesel::insert_into(challenges::table).values(new))?;
     Ok(())

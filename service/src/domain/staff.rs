@@ -15,11 +15,6 @@ use sha2::{Digest as _, Sha256};
 
 use super::DomainError;
 
-/// Hash under which a bearer token is stored and looked up.
-pub fn token_hash(token: &str) -> Vec<u8> {
-    token_key(token).to_vec()
-}
-
 /// Creates an account and returns it with its bearer token, shown once.
 pub fn add(
     db: &Database,
@@ -50,7 +45,7 @@ pub fn add(
             name: name.to_owned(),
             role,
             department: department.map(str::to_owned),
-            token_hash: token_hash(token),
+            token_hash: token_key(token).to_vec(),
             created_at: now,
         },
     )
@@ -155,6 +150,7 @@ impl std::fmt::Debug for Authenticator {
     }
 }
 
+/// Hash under which a bearer token is stored and looked up.
 fn token_key(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }

@@ -103,6 +103,17 @@ pub struct VerifyResult {
     pub errors: Vec<String>,
 }
 
+/// A holder identity met in a presentation (usually one: a presentation is
+/// one holder's), so each is read once however many credentials name it.
+struct Person {
+    id: schema::IdentityId,
+    /// Its record is active.
+    active: bool,
+    /// Its identity certificates revoked for a reason other than
+    /// `superseded`, read at its first licence.
+    revoked: Option<Vec<Vec<u8>>>,
+}
+
 /// What [`Issuer::verify`] learns from the database, before the nonce.
 struct StoredChecks {
     pure: presentation::PresentationCheck,
@@ -185,12 +196,7 @@ impl Issuer {
         let now = unix(now);
         let Some(claims) = nonce::parse(&p.nonce) else {
             let (n, a) = (p.nonce.clone(), p.audience.clone());
-            let purge = self.purge_due(at);
-            return Ok(self.db().group_write(move |c| {
-                let consumed = challenges::consume(c, &n, &a, counter, now)?;
-                purge_expired(c, purge, now);
-                Ok::<_, schema::StorageError>(consumed)
-            })?);
+            return self.write_nonce(at, move |c| challenges::consume(c, &n, &a, counter, now));
         };
         let ttl = CHALLENGE_TTL.as_secs().cast_signed();
         let epoch = match nonce::window(claims.expires_at, now, ttl, CLOCK_SKEW_SECS) {
@@ -212,17 +218,37 @@ impl Issuer {
             expires_at: claims.expires_at,
             used_at: Some(now),
         };
-        let purge = self.purge_due(at);
-        let recorded = self.db().group_write(move |c| {
-            let first = challenges::record_use(c, &used)?;
-            purge_expired(c, purge, now);
-            Ok::<_, schema::StorageError>(if first {
+        self.write_nonce(at, move |c| {
+            Ok(if challenges::record_use(c, &used)? {
                 Consumed::Fresh
             } else {
                 Consumed::Used
             })
+        })
+    }
+
+    /// Runs a nonce's one write in the group commit, with the expired
+    /// challenges' purge when it is due (once a minute per process).
+    fn write_nonce(
+        &self,
+        now: SystemTime,
+        write: impl FnOnce(&mut schema::DbConnection) -> Result<Consumed, schema::StorageError>
+        + Send
+        + 'static,
+    ) -> Result<Consumed, DomainError> {
+        let purge = self.purge_due(now);
+        let now = unix(now);
+        let written = self.db().group_write(move |c| {
+            let consumed = write(c)?;
+            if purge {
+                // In its own savepoint: a failed purge must not undo or fail
+                // the nonce's write.
+                let _ =
+                    schema::write_transaction(c, |c| challenges::purge_expired(c, now - 86_400));
+            }
+            Ok(consumed)
         });
-        match recorded {
+        match written {
             // Authentic, but its counter is not in this database: another
             // deployment on a copy of this token made it. Its write was
             // rolled back with its savepoint.
@@ -325,13 +351,6 @@ impl Issuer {
         })
     }
 
-    /// The stored credential row of each presented certificate (by the
-    /// SHA-256 of its DER, lowercase hex), read before the chain checks so
-    /// that the signature of a certificate this service issued is vouched
-    /// for instead of verified again: its very bytes were signed by the
-    /// row's CA key and that signature checked before the row was stored
-    /// (`certs::signer`). A presentation with more credentials than allowed
-    /// is refused by the pure checks; nothing is read for it.
     /// Every check a presentation's stored state decides: the pure
     /// certificate checks against the trust anchors, then each credential's
     /// revocation, holder identity and ledger inclusion.
@@ -365,13 +384,15 @@ impl Issuer {
 
         let mut results = Vec::with_capacity(pure.credentials.len());
         let (mut all_good, mut all_logged, mut identity_ok) = (true, true, true);
-        let mut people: Vec<(schema::IdentityId, bool)> = Vec::with_capacity(1);
+        let mut people: Vec<Person> = Vec::with_capacity(1);
         for c in &pure.credentials {
             let mut errs = c.errors.clone();
-            let row = match rows.iter().find(|(h, _)| *h == c.cert_sha256) {
-                Some((_, row)) => row.clone(),
-                None => credentials::by_cert_sha256(conn, &c.cert_sha256)?,
-            };
+            // Every credential the pure checks read has its row looked up
+            // already (with too many, neither reads any).
+            let row = rows
+                .iter()
+                .find(|(h, _)| *h == c.cert_sha256)
+                .and_then(|(_, row)| row.clone());
             let status = match &row {
                 None => "unknown",
                 Some(r) if r.status == CredentialStatus::Revoked => "revoked",
@@ -388,17 +409,33 @@ impl Issuer {
                 // this same holder key must not have been revoked (except as
                 // superseded by a reissue): a key that lost its identity, say
                 // to keyCompromise, loses its licences with it.
-                let active = match people.iter().find(|(id, _)| *id == r.identity_id) {
-                    Some((_, active)) => *active,
+                let i = match people.iter().position(|p| p.id == r.identity_id) {
+                    Some(i) => i,
                     None => {
                         let active = identities::by_id(conn, &r.identity_id)?
                             .is_none_or(|i| i.status == IdentityStatus::Active);
-                        people.push((r.identity_id.clone(), active));
-                        active
+                        people.push(Person {
+                            id: r.identity_id.clone(),
+                            active,
+                            revoked: None,
+                        });
+                        people.len() - 1
                     }
                 };
-                let key_revoked = r.kind == schema::credentials::CredentialKind::License
-                    && identity_key_revoked(conn, r)?;
+                let person = &mut people[i];
+                let key_revoked = if r.kind == schema::credentials::CredentialKind::License {
+                    let revoked = match &mut person.revoked {
+                        Some(revoked) => revoked,
+                        slot @ None => slot.insert(credentials::revoked_identity_certificates(
+                            conn,
+                            &r.identity_id,
+                        )?),
+                    };
+                    identity_key_revoked(revoked, r)?
+                } else {
+                    false
+                };
+                let active = person.active;
                 if !active || key_revoked {
                     identity_ok = false;
                     errs.push("identity-revoked".into());
@@ -442,6 +479,13 @@ impl Issuer {
         })
     }
 
+    /// The stored credential row of each presented certificate (by the
+    /// SHA-256 of its DER, lowercase hex), read before the chain checks so
+    /// that the signature of a certificate this service issued is vouched
+    /// for instead of verified again: its very bytes were signed by the
+    /// row's CA key and that signature checked before the row was stored
+    /// (`certs::signer`). A presentation with more credentials than allowed
+    /// is refused by the pure checks; nothing is read for it.
     fn issued_rows(
         &self,
         conn: &mut schema::DbConnection,
@@ -604,21 +648,13 @@ fn mint_challenge(
     })
 }
 
-/// Deletes challenges expired a day ago when `due`, in its own savepoint:
-/// a failed purge must not undo or fail the nonce's write.
-fn purge_expired(c: &mut schema::DbConnection, due: bool, now: i64) {
-    if due {
-        let _ = schema::write_transaction(c, |c| challenges::purge_expired(c, now - 86_400));
-    }
-}
-
 /// Whether the holder's identity certificate for the licence's key was
 /// revoked for a reason other than `superseded`.
+/// `revoked`: the holder's identity certificates revoked for such a reason.
 fn identity_key_revoked(
-    conn: &mut schema::DbConnection,
+    revoked: &[Vec<u8>],
     licence: &schema::credentials::Credential,
 ) -> Result<bool, DomainError> {
-    let revoked = credentials::revoked_identity_certificates(conn, &licence.identity_id)?;
     // Usually none: then neither certificate is parsed.
     if revoked.is_empty() {
         return Ok(false);
@@ -628,7 +664,7 @@ fn identity_key_revoked(
         .subject_public_key_info()
         .clone();
     for der in revoked {
-        if certs::from_der(&der)?
+        if certs::from_der(der)?
             .tbs_certificate()
             .subject_public_key_info()
             == &key
