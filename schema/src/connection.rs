@@ -549,11 +549,15 @@ impl CustomizeConnection<Pooled, diesel::r2d2::Error> for Customizer {
                 let busy_ms = self.sqlite_busy_timeout.as_millis().min(i32::MAX as u128);
                 // busy_timeout first, so the WAL switch itself waits for
                 // other connections instead of failing.
+                // The automatic checkpoint only as a backstop: walletd's own
+                // checkpointer keeps it off the group committer (`wal`).
+                let backstop = crate::wal::BACKSTOP_PAGES;
                 c.batch_execute(&format!(
                     "PRAGMA busy_timeout = {busy_ms};\
                      PRAGMA journal_mode = WAL;\
                      PRAGMA synchronous = FULL;\
-                     PRAGMA foreign_keys = ON;"
+                     PRAGMA foreign_keys = ON;\
+                     PRAGMA wal_autocheckpoint = {backstop};"
                 ))
                 .map_err(diesel::r2d2::Error::QueryError)
             }

@@ -14,6 +14,7 @@
 //! same commit, and the tail's own failure rolls back only its savepoint.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::time::Duration;
@@ -145,6 +146,9 @@ pub(crate) struct GroupQueue {
     started: std::sync::Once,
     /// Weak: the tail (the ledger) holds a [`Database`] itself.
     tail: Mutex<Option<Weak<dyn BatchTail>>>,
+    /// Batches run so far: the WAL checkpointer skips a database nothing
+    /// was committed to.
+    pub(crate) batches: AtomicU64,
 }
 
 impl std::fmt::Debug for GroupQueue {
@@ -160,6 +164,7 @@ impl GroupQueue {
             ready: Condvar::new(),
             started: std::sync::Once::new(),
             tail: Mutex::new(None),
+            batches: AtomicU64::new(0),
         }
     }
 }
@@ -228,6 +233,9 @@ impl Database {
                 tracing::error!(error = %e, "cannot start a group-commit thread");
             }
         }
+        if self.backend() == crate::Backend::Sqlite {
+            crate::wal::start(queue, self.clone_without_queue());
+        }
     }
 }
 
@@ -255,11 +263,12 @@ fn committer(queue: &Weak<GroupQueue>, db: &Database) {
             let n = jobs.len().min(MAX_BATCH);
             jobs.drain(..n).collect()
         };
-        drop(q);
         if batch.is_empty() {
             continue;
         }
         run_batch(db, batch, tail.as_deref());
+        q.batches.fetch_add(1, Ordering::Relaxed);
+        drop(q);
     }
 }
 

@@ -37,6 +37,7 @@ pub mod ocsp;
 pub mod rotation;
 pub mod schema;
 pub mod staff;
+mod wal;
 
 pub use connection::{
     Backend, ConnectOptions, ConnectionManager, Database, DbConnection, MultiBackend, PING_TIMEOUT,

@@ -592,6 +592,12 @@ struct Pragma {
     value: String,
 }
 
+#[derive(QueryableByName)]
+struct Autocheckpoint {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    wal_autocheckpoint: i64,
+}
+
 /// Every pooled SQLite connection, not just the first, has the settings.
 #[test]
 fn sqlite_pragmas_are_set() -> TestResult {
@@ -626,8 +632,46 @@ fn sqlite_pragmas_are_set() -> TestResult {
             pragma("SELECT CAST(timeout AS TEXT) AS value FROM pragma_busy_timeout")?,
             "5000"
         );
+        // The automatic checkpoint is only a backstop (see the next test).
+        // A pragma that can write has no table-valued form.
+        let backstop: Autocheckpoint =
+            diesel::sql_query("PRAGMA wal_autocheckpoint").get_result(c)?;
+        assert_eq!(backstop.wal_autocheckpoint, 10_000);
     }
     Ok(())
+}
+
+/// Group commits are checkpointed into the database file by a thread of
+/// their own: 2 MB committed through the group commit (about 500 WAL
+/// pages, far below the automatic checkpoint's backstop threshold) reach
+/// the database file while every connection stays open.
+#[test]
+fn sqlite_group_commits_are_checkpointed_in_the_background() -> TestResult {
+    let f = Fixture::sqlite()?;
+    let path = f
+        ._dir
+        .as_ref()
+        .ok_or("no directory")?
+        .path()
+        .join("wallet.db");
+    // An open connection: no checkpoint-on-close can be what moves the pages.
+    let _open = f.db.conn()?;
+    f.db.group_write(|c| -> Result<(), StorageError> {
+        diesel::sql_query("CREATE TABLE filler (b BLOB NOT NULL)").execute(c)?;
+        diesel::sql_query("INSERT INTO filler VALUES (zeroblob(2000000))").execute(c)?;
+        Ok(())
+    })?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let size = std::fs::metadata(&path)?.len();
+        if size >= 2_000_000 {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("database file still {size} bytes after 10 s").into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn ping_works(f: &Fixture) -> TestResult {
