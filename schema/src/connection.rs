@@ -231,16 +231,36 @@ impl Database {
         F: FnOnce(&mut DbConnection) -> Result<T, E>,
         E: From<StorageError> + From<diesel::result::Error>,
     {
-        let _turn = match self.backend {
+        let _turn = self.writer_turn();
+        let mut conn = self.conn()?;
+        write_transaction(&mut conn, f)
+    }
+
+    /// [`Database::write`] on a connection the caller keeps between writes
+    /// (the group committer's). On SQLite a connection that only this
+    /// process's single writer uses keeps its page cache from one write to
+    /// the next: no other connection committed in between, so SQLite has no
+    /// reason to empty it, where a connection taken from the pool finds the
+    /// database changed by the other ones and starts cold.
+    pub(crate) fn write_on<T, E, F>(&self, conn: &mut PooledConn, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E>,
+        E: From<StorageError> + From<diesel::result::Error>,
+    {
+        let _turn = self.writer_turn();
+        write_transaction(conn, f)
+    }
+
+    /// This process's turn to write to SQLite (see [`Database::write`]).
+    fn writer_turn(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
+        match self.backend {
             Backend::Sqlite => Some(
                 self.gate
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner),
             ),
             Backend::Postgres => None,
-        };
-        let mut conn = self.conn()?;
-        write_transaction(&mut conn, f)
+        }
     }
 
     /// Checks a connection out of the pool, waiting at most the connection

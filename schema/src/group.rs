@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection as _;
 
-use crate::connection::{Database, DbConnection};
+use crate::connection::{Database, DbConnection, PooledConn};
 use crate::error::StorageError;
 
 /// Most callers in one batch: bounds the time one COMMIT makes anyone wait.
@@ -241,6 +241,10 @@ impl Database {
 
 /// Takes batches off the queue until every [`Database`] handle is gone.
 fn committer(queue: &Weak<GroupQueue>, db: &Database) {
+    // Kept from one batch to the next while batches keep coming (see
+    // `Database::write_on`), given back to the pool when the queue runs dry
+    // and after a failed batch, so a broken connection is not kept.
+    let mut kept: Option<PooledConn> = None;
     loop {
         let Some(q) = queue.upgrade() else {
             return;
@@ -254,6 +258,7 @@ fn committer(queue: &Weak<GroupQueue>, db: &Database) {
         let batch: Vec<Box<dyn Job>> = {
             let mut jobs = q.jobs.lock().unwrap_or_else(PoisonError::into_inner);
             if jobs.is_empty() {
+                kept = None;
                 jobs = q
                     .ready
                     .wait_timeout(jobs, Duration::from_millis(500))
@@ -266,14 +271,36 @@ fn committer(queue: &Weak<GroupQueue>, db: &Database) {
         if batch.is_empty() {
             continue;
         }
-        run_batch(db, batch, tail.as_deref());
+        let conn = match kept.take() {
+            Some(conn) => Ok(conn),
+            None => db.conn(),
+        };
+        kept = run_batch(db, conn, batch, tail.as_deref());
         q.batches.fetch_add(1, Ordering::Relaxed);
         drop(q);
     }
 }
 
-fn run_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, tail: Option<&dyn BatchTail>) {
-    let outcome = db.write(|c| -> Result<Option<AfterCommit>, StorageError> {
+/// Runs one batch on `conn`; returns the connection when the batch
+/// committed, for the next one.
+fn run_batch(
+    db: &Database,
+    conn: Result<PooledConn, StorageError>,
+    mut batch: Vec<Box<dyn Job>>,
+    tail: Option<&dyn BatchTail>,
+) -> Option<PooledConn> {
+    let mut conn = match conn {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracing::warn!(error = %e, size = batch.len(), "group commit failed");
+            let why = e.to_string();
+            for job in batch {
+                job.finish(Err(&why));
+            }
+            return None;
+        }
+    };
+    let outcome = db.write_on(&mut conn, |c| -> Result<Option<AfterCommit>, StorageError> {
         let mut savepoint = Savepoint::default();
         for job in &mut batch {
             savepoint.next(c)?;
@@ -296,19 +323,20 @@ fn run_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, tail: Option<&dyn Batc
             }
         }
     });
-    let why = match outcome {
+    let (why, conn) = match outcome {
         Ok(after) => {
             if let Some(after) = after {
                 after();
             }
-            None
+            (None, Some(conn))
         }
         Err(e) => {
             tracing::warn!(error = %e, size = batch.len(), "group commit failed");
-            Some(e.to_string())
+            (Some(e.to_string()), None)
         }
     };
     for job in batch {
         job.finish(why.as_deref().map_or(Ok(()), Err));
     }
+    conn
 }
