@@ -242,8 +242,9 @@ impl Database {
 /// Takes batches off the queue until every [`Database`] handle is gone.
 fn committer(queue: &Weak<GroupQueue>, db: &Database) {
     // Kept from one batch to the next while batches keep coming (see
-    // `Database::write_on`), given back to the pool when the queue runs dry
-    // and after a failed batch, so a broken connection is not kept.
+    // `Database::write_on`), given back to the pool when a wait for the
+    // next write ends without one, and after a failed batch, so a broken
+    // connection is not kept.
     let mut kept: Option<PooledConn> = None;
     loop {
         let Some(q) = queue.upgrade() else {
@@ -258,7 +259,6 @@ fn committer(queue: &Weak<GroupQueue>, db: &Database) {
         let batch: Vec<Box<dyn Job>> = {
             let mut jobs = q.jobs.lock().unwrap_or_else(PoisonError::into_inner);
             if jobs.is_empty() {
-                kept = None;
                 jobs = q
                     .ready
                     .wait_timeout(jobs, Duration::from_millis(500))
@@ -269,6 +269,7 @@ fn committer(queue: &Weak<GroupQueue>, db: &Database) {
             jobs.drain(..n).collect()
         };
         if batch.is_empty() {
+            kept = None;
             continue;
         }
         let conn = match kept.take() {
