@@ -160,6 +160,9 @@ pub struct Database {
     group: std::sync::Arc<crate::group::GroupQueue>,
     /// This process's SQLite writers take turns here (see [`Database::write`]).
     gate: std::sync::Arc<std::sync::Mutex<()>>,
+    /// Held by every application handle, not by the committers' and the
+    /// checkpointer's own: those threads end when the last one is gone.
+    alive: std::sync::Arc<()>,
 }
 
 impl Database {
@@ -216,6 +219,7 @@ impl Database {
             backend,
             group: std::sync::Arc::new(crate::group::GroupQueue::new()),
             gate: std::sync::Arc::default(),
+            alive: std::sync::Arc::default(),
         })
     }
 
@@ -233,7 +237,12 @@ impl Database {
     {
         let _turn = self.writer_turn();
         let mut conn = self.conn()?;
-        write_transaction(&mut conn, f)
+        let result = write_transaction(&mut conn, f);
+        // Also these commits are for the WAL checkpointer to copy.
+        self.group
+            .commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        result
     }
 
     /// [`Database::write`] on a connection the caller keeps between writes
@@ -289,15 +298,22 @@ impl Database {
         &self.group
     }
 
-    /// The same pool without the group-commit queue: what a committer
-    /// thread holds, so the queue (and the thread) ends with the last
-    /// handle the application holds.
+    /// Whether an application handle of this database is left (see
+    /// `alive`), for the threads that serve them.
+    pub(crate) fn liveness(&self) -> std::sync::Weak<()> {
+        std::sync::Arc::downgrade(&self.alive)
+    }
+
+    /// The same pool without the group-commit queue and the application's
+    /// liveness: what a committer thread holds, so the thread ends with the
+    /// last handle the application holds.
     pub(crate) fn clone_without_queue(&self) -> Database {
         Database {
             pool: self.pool.clone(),
             backend: self.backend,
             group: std::sync::Arc::new(crate::group::GroupQueue::new()),
             gate: self.gate.clone(),
+            alive: std::sync::Arc::default(),
         }
     }
 

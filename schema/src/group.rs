@@ -146,9 +146,10 @@ pub(crate) struct GroupQueue {
     started: std::sync::Once,
     /// Weak: the tail (the ledger) holds a [`Database`] itself.
     tail: Mutex<Option<Weak<dyn BatchTail>>>,
-    /// Batches run so far: the WAL checkpointer skips a database nothing
-    /// was committed to.
-    pub(crate) batches: AtomicU64,
+    /// Write transactions run so far (group batches and
+    /// [`Database::write`]s): the WAL checkpointer skips a database nothing
+    /// was written to since its last complete checkpoint.
+    pub(crate) commits: AtomicU64,
 }
 
 impl std::fmt::Debug for GroupQueue {
@@ -164,7 +165,7 @@ impl GroupQueue {
             ready: Condvar::new(),
             started: std::sync::Once::new(),
             tail: Mutex::new(None),
-            batches: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
         }
     }
 }
@@ -224,32 +225,39 @@ impl Database {
             crate::Backend::Postgres => 3,
         };
         for i in 0..threads {
-            let weak = Arc::downgrade(queue);
+            let queue = Arc::clone(queue);
+            let alive = self.liveness();
             let db = self.clone_without_queue();
             let spawned = std::thread::Builder::new()
                 .name(format!("group-commit-{i}"))
-                .spawn(move || committer(&weak, &db));
+                .spawn(move || committer(&queue, &alive, &db));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start a group-commit thread");
             }
         }
         if self.backend() == crate::Backend::Sqlite {
-            crate::wal::start(queue, self.clone_without_queue());
+            crate::wal::start(queue, self.liveness(), self.clone_without_queue());
         }
     }
 }
 
-/// Takes batches off the queue until every [`Database`] handle is gone.
-fn committer(queue: &Weak<GroupQueue>, db: &Database) {
+/// Takes batches off the queue until every application [`Database`]
+/// handle is gone (`alive`). Liveness is not the queue's own count: the
+/// committers hold the queue, and on PostgreSQL three of them waiting in
+/// turn would keep it alive for each other forever.
+fn committer(queue: &GroupQueue, alive: &Weak<()>, db: &Database) {
     // Kept from one batch to the next while batches keep coming (see
     // `Database::write_on`), given back to the pool when a wait for the
     // next write ends without one, and after a failed batch, so a broken
     // connection is not kept.
     let mut kept: Option<PooledConn> = None;
     loop {
-        let Some(q) = queue.upgrade() else {
+        // A caller waiting for its batch holds a handle: none is left
+        // behind in the queue.
+        if alive.strong_count() == 0 {
             return;
-        };
+        }
+        let q = queue;
         let tail = q
             .tail
             .lock()
@@ -277,8 +285,7 @@ fn committer(queue: &Weak<GroupQueue>, db: &Database) {
             None => db.conn(),
         };
         kept = run_batch(db, conn, batch, tail.as_deref());
-        q.batches.fetch_add(1, Ordering::Relaxed);
-        drop(q);
+        q.commits.fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -34,44 +34,58 @@ const TARGET_FRAMES: i64 = 1_000;
 /// WAL pages after which a connection's own COMMIT checkpoints anyway.
 pub(crate) const BACKSTOP_PAGES: u32 = 10_000;
 
-/// Starts the checkpointer of `queue`'s database; it ends with the queue
-/// (the last application handle of the database).
-pub(crate) fn start(queue: &Arc<GroupQueue>, db: Database) {
-    let weak = Arc::downgrade(queue);
+/// Starts the checkpointer of `queue`'s database; it ends with the last
+/// application handle of the database (`alive`).
+pub(crate) fn start(queue: &Arc<GroupQueue>, alive: Weak<()>, db: Database) {
+    let queue = Arc::clone(queue);
     let spawned = std::thread::Builder::new()
         .name("wal-checkpoint".into())
-        .spawn(move || run(&weak, &db));
+        .spawn(move || run(&queue, &alive, &db));
     if let Err(e) = spawned {
         // The backstop threshold still bounds the WAL.
         tracing::error!(error = %e, "cannot start the WAL checkpoint thread");
     }
 }
 
-fn run(queue: &Weak<GroupQueue>, db: &Database) {
-    let mut seen = 0;
+fn run(queue: &GroupQueue, alive: &Weak<()>, db: &Database) {
+    // Commits counted when the last complete checkpoint began: until the
+    // next one, the checkpoint is tried again at every turn.
+    let mut done = 0;
     let mut wait = FIRST_WAIT;
-    // The WAL's size at the last checkpoint: it only restarts from its
-    // first frame when no reader is still in it, so what a checkpoint
-    // found new is the growth since then.
+    // The WAL's size at the last checkpoint. SQLite starts the WAL again
+    // from its first frame only once a checkpoint completed and no reader
+    // is still in it; under load readers nearly always are, and the WAL
+    // grows across checkpoints, so the growth since then is what is new.
+    // After a restart that this cannot see (the WAL grew back past its old
+    // size) it counts too few frames, and the wait only grows, up to
+    // `MAX_WAIT`; the backstop bounds the WAL meanwhile.
     let mut last_log = 0;
     loop {
         std::thread::sleep(wait);
-        let Some(q) = queue.upgrade() else {
+        if alive.strong_count() == 0 {
             return;
-        };
-        let batches = q.batches.load(Ordering::Relaxed);
-        drop(q);
-        if batches == seen {
+        }
+        let commits = queue.commits.load(Ordering::Relaxed);
+        if commits == done {
             continue;
         }
-        seen = batches;
         match checkpoint(db) {
-            Ok(log) => {
-                let new = if log >= last_log { log - last_log } else { log };
-                last_log = log;
+            // Another connection was checkpointing: try again next turn.
+            Ok(None) => {}
+            Ok(Some(c)) => {
+                let new = if c.log >= last_log {
+                    c.log - last_log
+                } else {
+                    c.log
+                };
+                last_log = c.log;
                 wait = next_wait(wait, new);
+                // A reader still in older frames stops a checkpoint short.
+                if c.checkpointed == c.log {
+                    done = commits;
+                }
             }
-            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; the next one retries"),
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; the next turn retries"),
         }
     }
 }
@@ -90,29 +104,34 @@ fn next_wait(wait: Duration, frames: i64) -> Duration {
 
 #[derive(QueryableByName)]
 struct Checkpointed {
+    /// 1 when another connection held the checkpoint lock (nothing done).
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    busy: i64,
     /// Frames in the WAL when the checkpoint ran.
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     log: i64,
+    /// Of those, the frames now in the database file.
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     checkpointed: i64,
 }
 
 /// Copies what the WAL holds into the database file, as far as no reader
-/// still needs the older pages, without waiting for any lock. Returns how
-/// many frames the WAL holds (it is reused from its start, not
-/// truncated, once no reader needs it).
-fn checkpoint(db: &Database) -> Result<i64, StorageError> {
+/// still needs the older pages, without waiting for any lock. `None` when
+/// another connection was checkpointing.
+fn checkpoint(db: &Database) -> Result<Option<Checkpointed>, StorageError> {
     let mut conn = db.conn()?;
     let DbConnection::Sqlite(c) = &mut **conn else {
-        return Ok(0);
+        return Ok(None);
     };
     let done: Checkpointed = diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(c)?;
     tracing::trace!(
+        busy = done.busy,
         log = done.log,
         checkpointed = done.checkpointed,
         "WAL checkpoint"
     );
-    Ok(done.log)
+    // SQLite reports -1 frames when it did nothing.
+    Ok((done.busy == 0 && done.log >= 0).then_some(done))
 }
 
 #[cfg(test)]

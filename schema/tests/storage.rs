@@ -674,6 +674,69 @@ fn sqlite_group_commits_are_checkpointed_in_the_background() -> TestResult {
     }
 }
 
+/// The group committer and the WAL checkpointer end with the last handle
+/// of the database: its last connection closes, and SQLite, as it does
+/// then, checkpoints the WAL and removes it.
+#[test]
+fn sqlite_threads_end_with_the_last_handle() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("w.db");
+    let db = Database::connect(&format!("sqlite://{}", path.display()), 4)?;
+    db.group_write(|c| staff::insert(c, &new_staff("one", StaffRole::Ops, None)).map(|_| ()))?;
+    let wal = dir.path().join("w.db-wal");
+    assert!(wal.exists(), "the WAL is in use while the database is open");
+    drop(db);
+    wait_for(
+        || Ok(!wal.exists()),
+        "the WAL still exists: a thread keeps the pool",
+    )
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// PostgreSQL's three committers end with the last handle of the database,
+/// and its pool's connections close: before, each committer held the queue
+/// while it waited, so three of them kept it alive for each other.
+#[test]
+fn postgres_committers_end_with_the_last_handle() -> TestResult {
+    let pg = PgTestDb::new();
+    let db = Database::connect(pg.url(), 4)?;
+    db.group_write(|c| staff::insert(c, &new_staff("one", StaffRole::Ops, None)).map(|_| ()))?;
+    drop(db);
+    let watcher = Database::connect(pg.url(), 1)?;
+    let mut conn = watcher.conn()?;
+    let DbConnection::Postgres(c) = &mut **conn else {
+        return Err("not a PostgreSQL connection".into());
+    };
+    wait_for(
+        || {
+            let others: Count = diesel::sql_query(
+                "SELECT count(*) AS n FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+            .get_result(c)?;
+            Ok(others.n == 0)
+        },
+        "connections of the dropped pool are still open",
+    )
+}
+
+/// Polls `done` every 20 ms for up to 10 s.
+fn wait_for(mut done: impl FnMut() -> Result<bool, Box<dyn Error>>, failure: &str) -> TestResult {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !done()? {
+        if std::time::Instant::now() > deadline {
+            return Err(failure.into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
 fn ping_works(f: &Fixture) -> TestResult {
     f.db.ping()?;
     f.db.ping()?;
