@@ -245,19 +245,30 @@ impl Database {
         result
     }
 
-    /// [`Database::write`] on a connection the caller keeps between writes
-    /// (the group committer's). On SQLite a connection that only this
-    /// process's single writer uses keeps its page cache from one write to
-    /// the next: no other connection committed in between, so SQLite has no
-    /// reason to empty it, where a connection taken from the pool finds the
-    /// database changed by the other ones and starts cold.
-    pub(crate) fn write_on<T, E, F>(&self, conn: &mut PooledConn, f: F) -> Result<T, E>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<T, E>,
-        E: From<StorageError> + From<diesel::result::Error>,
-    {
-        let _turn = self.writer_turn();
-        write_transaction(conn, f)
+    /// This process's turn to write to SQLite for a writer that keeps a
+    /// connection between writes (the group committer, which keeps its
+    /// connection so its page cache stays warm: no other connection commits
+    /// in between, so SQLite has no reason to empty it). Taken in
+    /// [`Database::write`]'s order, the turn before a connection: when the
+    /// turn is not free at once, the kept connection goes back to the pool
+    /// first, so the writer holding the turn can always have one.
+    pub(crate) fn writer_turn_keeping(
+        &self,
+        kept: &mut Option<PooledConn>,
+    ) -> Option<std::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite => Some(match self.gate.try_lock() {
+                Ok(turn) => turn,
+                Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    *kept = None;
+                    self.gate
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                }
+            }),
+            Backend::Postgres => None,
+        }
     }
 
     /// This process's turn to write to SQLite (see [`Database::write`]).

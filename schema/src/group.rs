@@ -16,12 +16,12 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection as _;
 
-use crate::connection::{Database, DbConnection, PooledConn};
+use crate::connection::{Database, DbConnection, PooledConn, write_transaction};
 use crate::error::StorageError;
 
 /// Most callers in one batch: bounds the time one COMMIT makes anyone wait.
@@ -247,7 +247,7 @@ impl Database {
 /// turn would keep it alive for each other forever.
 fn committer(queue: &GroupQueue, alive: &Weak<()>, db: &Database) {
     // Kept from one batch to the next while batches keep coming (see
-    // `Database::write_on`), given back to the pool when a wait for the
+    // `Database::writer_turn_keeping`), given back to the pool when a wait for the
     // next write ends without one, and after a failed batch, so a broken
     // connection is not kept.
     let mut kept: Option<PooledConn> = None;
@@ -280,19 +280,20 @@ fn committer(queue: &GroupQueue, alive: &Weak<()>, db: &Database) {
             kept = None;
             continue;
         }
+        let turn = db.writer_turn_keeping(&mut kept);
         let conn = match kept.take() {
             Some(conn) => Ok(conn),
             None => db.conn(),
         };
-        kept = run_batch(db, conn, batch, tail.as_deref());
+        kept = run_batch(turn, conn, batch, tail.as_deref());
         q.commits.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-/// Runs one batch on `conn`; returns the connection when the batch
-/// committed, for the next one.
+/// Runs one batch on `conn` during the writer's `turn`; returns the
+/// connection when the batch committed, for the next one.
 fn run_batch(
-    db: &Database,
+    turn: Option<MutexGuard<'_, ()>>,
     conn: Result<PooledConn, StorageError>,
     mut batch: Vec<Box<dyn Job>>,
     tail: Option<&dyn BatchTail>,
@@ -300,6 +301,7 @@ fn run_batch(
     let mut conn = match conn {
         Ok(conn) => conn,
         Err(e) => {
+            drop(turn);
             tracing::warn!(error = %e, size = batch.len(), "group commit failed");
             let why = e.to_string();
             for job in batch {
@@ -308,29 +310,34 @@ fn run_batch(
             return None;
         }
     };
-    let outcome = db.write_on(&mut conn, |c| -> Result<Option<AfterCommit>, StorageError> {
-        let mut savepoint = Savepoint::default();
-        for job in &mut batch {
+    let outcome = write_transaction(
+        &mut conn,
+        |c| -> Result<Option<AfterCommit>, StorageError> {
+            let mut savepoint = Savepoint::default();
+            for job in &mut batch {
+                savepoint.next(c)?;
+                if !job.run(c) {
+                    savepoint.roll_back(c)?;
+                }
+            }
+            let Some(tail) = tail.filter(|t| t.wants_batch()) else {
+                return Ok(None);
+            };
+            // In a savepoint too: the tail's failure leaves the callers' writes
+            // alone.
             savepoint.next(c)?;
-            if !job.run(c) {
-                savepoint.roll_back(c)?;
+            match tail.before_commit(c) {
+                Ok(after) => Ok(after),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the group-commit tail failed; the batch commits without it");
+                    savepoint.roll_back(c)?;
+                    Ok(None)
+                }
             }
-        }
-        let Some(tail) = tail.filter(|t| t.wants_batch()) else {
-            return Ok(None);
-        };
-        // In a savepoint too: the tail's failure leaves the callers' writes
-        // alone.
-        savepoint.next(c)?;
-        match tail.before_commit(c) {
-            Ok(after) => Ok(after),
-            Err(e) => {
-                tracing::warn!(error = %e, "the group-commit tail failed; the batch commits without it");
-                savepoint.roll_back(c)?;
-                Ok(None)
-            }
-        }
-    });
+        },
+    );
+    // The next writer may go while this batch's callers are answered.
+    drop(turn);
     let (why, conn) = match outcome {
         Ok(after) => {
             if let Some(after) = after {

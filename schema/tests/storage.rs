@@ -674,6 +674,45 @@ fn sqlite_group_commits_are_checkpointed_in_the_background() -> TestResult {
     }
 }
 
+/// With a pool of one connection, a writer of its own ([`Database::write`])
+/// and a steady group commit, whose committer keeps its connection between
+/// batches, still take turns: the committer gives its connection back when
+/// the writer's turn is taken, instead of holding it while it waits.
+#[test]
+fn sqlite_writer_and_group_commit_share_a_pool_of_one() -> TestResult {
+    let mut options = ConnectOptions::new(1);
+    options.connection_timeout = Duration::from_secs(3);
+    let f = Fixture::sqlite_with(&options)?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let steady = {
+        let (db, stop) = (f.db.clone(), stop.clone());
+        std::thread::spawn(move || -> Result<u32, StorageError> {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let name = format!("group-{n}");
+                db.group_write(move |c| {
+                    staff::insert(c, &new_staff(&name, StaffRole::Ops, None)).map(|_| ())
+                })?;
+            }
+            Ok(n)
+        })
+    };
+    let mut own = 0;
+    let result = (0..20).try_for_each(|i| {
+        std::thread::sleep(Duration::from_millis(10));
+        own += 1;
+        f.db.write(|c| staff::insert(c, &new_staff(&format!("own-{i}"), StaffRole::Ops, None)))
+            .map(|_| ())
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let grouped = steady.join().map_err(|_| "group writer panicked")??;
+    result?;
+    let mut conn = f.db.conn()?;
+    assert_eq!(staff::list(&mut conn)?.len(), own + grouped as usize);
+    Ok(())
+}
+
 /// The group committer and the WAL checkpointer end with the last handle
 /// of the database: its last connection closes, and SQLite, as it does
 /// then, checkpoints the WAL and removes it.
