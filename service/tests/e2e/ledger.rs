@@ -390,15 +390,23 @@ fn crash(world: &World) {
         }
     }
     // No entry lost or duplicated: one issuance entry per stored credential.
-    let page = daemon.get_json(&format!("/v1/ledger/entries?start=0&end={size}"));
-    let mut serials: Vec<String> = page["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| serde_json::from_str::<Value>(e["entry"].as_str().unwrap()).ok())
-        .filter(|e| e["type"] == "issuance")
-        .map(|e| e["serial"].as_str().unwrap().to_owned())
-        .collect();
+    // The entries come in pages (at most 1,000 each): a fast machine issues
+    // more than one page before the kill.
+    let mut serials: Vec<String> = Vec::new();
+    let mut start = 0;
+    while start < size {
+        let page = daemon.get_json(&format!("/v1/ledger/entries?start={start}&end={size}"));
+        let entries = page["entries"].as_array().unwrap();
+        assert!(!entries.is_empty(), "no entries from {start} of {size}");
+        start += entries.len() as u64;
+        serials.extend(
+            entries
+                .iter()
+                .filter_map(|e| serde_json::from_str::<Value>(e["entry"].as_str().unwrap()).ok())
+                .filter(|e| e["type"] == "issuance")
+                .map(|e| e["serial"].as_str().unwrap().to_owned()),
+        );
+    }
     let total = serials.len();
     serials.sort();
     serials.dedup();
