@@ -273,14 +273,7 @@ impl Database {
 
     /// This process's turn to write to SQLite (see [`Database::write`]).
     fn writer_turn(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
-        match self.backend {
-            Backend::Sqlite => Some(
-                self.gate
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-            ),
-            Backend::Postgres => None,
-        }
+        self.writer_turn_keeping(&mut None)
     }
 
     /// Checks a connection out of the pool, waiting at most the connection

@@ -247,9 +247,9 @@ impl Database {
 /// turn would keep it alive for each other forever.
 fn committer(queue: &GroupQueue, alive: &Weak<()>, db: &Database) {
     // Kept from one batch to the next while batches keep coming (see
-    // `Database::writer_turn_keeping`), given back to the pool when a wait for the
-    // next write ends without one, and after a failed batch, so a broken
-    // connection is not kept.
+    // `Database::writer_turn_keeping`), given back to the pool when a wait
+    // for the next write ends without one, and after a failed batch, so a
+    // broken connection is not kept.
     let mut kept: Option<PooledConn> = None;
     loop {
         // A caller waiting for its batch holds a handle: none is left
@@ -257,17 +257,16 @@ fn committer(queue: &GroupQueue, alive: &Weak<()>, db: &Database) {
         if alive.strong_count() == 0 {
             return;
         }
-        let q = queue;
-        let tail = q
+        let tail = queue
             .tail
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
             .and_then(Weak::upgrade);
         let batch: Vec<Box<dyn Job>> = {
-            let mut jobs = q.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut jobs = queue.jobs.lock().unwrap_or_else(PoisonError::into_inner);
             if jobs.is_empty() {
-                jobs = q
+                jobs = queue
                     .ready
                     .wait_timeout(jobs, Duration::from_millis(500))
                     .map(|(g, _)| g)
@@ -286,7 +285,7 @@ fn committer(queue: &GroupQueue, alive: &Weak<()>, db: &Database) {
             None => db.conn(),
         };
         kept = run_batch(turn, conn, batch, tail.as_deref());
-        q.commits.fetch_add(1, Ordering::Relaxed);
+        queue.commits.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -298,44 +297,33 @@ fn run_batch(
     mut batch: Vec<Box<dyn Job>>,
     tail: Option<&dyn BatchTail>,
 ) -> Option<PooledConn> {
-    let mut conn = match conn {
-        Ok(conn) => conn,
-        Err(e) => {
-            drop(turn);
-            tracing::warn!(error = %e, size = batch.len(), "group commit failed");
-            let why = e.to_string();
-            for job in batch {
-                job.finish(Err(&why));
+    let batch_write = |c: &mut DbConnection| -> Result<Option<AfterCommit>, StorageError> {
+        let mut savepoint = Savepoint::default();
+        for job in &mut batch {
+            savepoint.next(c)?;
+            if !job.run(c) {
+                savepoint.roll_back(c)?;
             }
-            return None;
+        }
+        let Some(tail) = tail.filter(|t| t.wants_batch()) else {
+            return Ok(None);
+        };
+        // In a savepoint too: the tail's failure leaves the callers' writes
+        // alone.
+        savepoint.next(c)?;
+        match tail.before_commit(c) {
+            Ok(after) => Ok(after),
+            Err(e) => {
+                tracing::warn!(error = %e, "the group-commit tail failed; the batch commits without it");
+                savepoint.roll_back(c)?;
+                Ok(None)
+            }
         }
     };
-    let outcome = write_transaction(
-        &mut conn,
-        |c| -> Result<Option<AfterCommit>, StorageError> {
-            let mut savepoint = Savepoint::default();
-            for job in &mut batch {
-                savepoint.next(c)?;
-                if !job.run(c) {
-                    savepoint.roll_back(c)?;
-                }
-            }
-            let Some(tail) = tail.filter(|t| t.wants_batch()) else {
-                return Ok(None);
-            };
-            // In a savepoint too: the tail's failure leaves the callers' writes
-            // alone.
-            savepoint.next(c)?;
-            match tail.before_commit(c) {
-                Ok(after) => Ok(after),
-                Err(e) => {
-                    tracing::warn!(error = %e, "the group-commit tail failed; the batch commits without it");
-                    savepoint.roll_back(c)?;
-                    Ok(None)
-                }
-            }
-        },
-    );
+    let (outcome, conn) = match conn {
+        Ok(mut conn) => (write_transaction(&mut conn, batch_write), Some(conn)),
+        Err(e) => (Err(e), None),
+    };
     // The next writer may go while this batch's callers are answered.
     drop(turn);
     let (why, conn) = match outcome {
@@ -343,7 +331,7 @@ fn run_batch(
             if let Some(after) = after {
                 after();
             }
-            (None, Some(conn))
+            (None, conn)
         }
         Err(e) => {
             tracing::warn!(error = %e, size = batch.len(), "group commit failed");

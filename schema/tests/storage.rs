@@ -1120,31 +1120,28 @@ fn challenges_are_used_once(f: &Fixture) -> TestResult {
     let consume = |c: &mut DbConnection, nonce: &str, audience: &str, by, at| {
         challenges::consume(c, nonce, audience, by, at)
     };
-    assert_eq!(
-        consume(conn, "stored", "desk-2", None, T0 + 1)?,
-        Consumed::WrongAudience
-    );
-    assert_eq!(
-        consume(conn, "stored", "desk-1", Some(other.id), T0 + 1)?,
-        Consumed::WrongAudience
-    );
-    assert_eq!(
-        consume(conn, "nothing", "desk-1", None, T0 + 1)?,
-        Consumed::Unknown
-    );
-    assert_eq!(
-        consume(conn, "stored", "desk-1", Some(desk.id), T0 + 2)?,
-        Consumed::Fresh
-    );
-    assert_eq!(
-        consume(conn, "stored", "desk-1", None, T0 + 3)?,
-        Consumed::Used
-    );
-    // A recorded use is a used nonce to the old path too.
-    assert_eq!(
-        consume(conn, "mac-nonce", "desk-1", None, T0 + 3)?,
-        Consumed::Used
-    );
+    // In order: each step sees the ones before it.
+    for (nonce, audience, by, at, want) in [
+        ("stored", "desk-2", None, T0 + 1, Consumed::WrongAudience),
+        (
+            "stored",
+            "desk-1",
+            Some(other.id),
+            T0 + 1,
+            Consumed::WrongAudience,
+        ),
+        ("nothing", "desk-1", None, T0 + 1, Consumed::Unknown),
+        ("stored", "desk-1", Some(desk.id), T0 + 2, Consumed::Fresh),
+        ("stored", "desk-1", None, T0 + 3, Consumed::Used),
+        // A recorded use is a used nonce to the old path too.
+        ("mac-nonce", "desk-1", None, T0 + 3, Consumed::Used),
+    ] {
+        assert_eq!(
+            consume(conn, nonce, audience, by, at)?,
+            want,
+            "{nonce} at {at}"
+        );
+    }
     challenges::insert(conn, &row("late", None))?;
     assert_eq!(
         consume(conn, "late", "desk-1", None, T0 + 300)?,
