@@ -20,7 +20,9 @@
 # BENCH_PERF_HZ sets the sampling rate (default 499; dwarf call graphs cost
 # the load run CPU, so a lower rate disturbs it less).
 # BENCH_WALLETD=PATH runs that walletd binary instead of the one just built
-# (an A/B comparison of two builds with the same schema, run alternately).
+# (an A/B comparison of two builds, run alternately); when the builds differ
+# in their migrations, BENCH_WALLETCTL=PATH sets up and audits with the
+# matching walletctl.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -89,7 +91,7 @@ else
     export WALLET_DATABASE_URL="sqlite://$WORK/wallet.db"
 fi
 
-WALLETCTL="$ROOT/target/release/walletctl"
+WALLETCTL="${BENCH_WALLETCTL:-$ROOT/target/release/walletctl}"
 "$WALLETCTL" init >"$WORK/init.log"
 staff() { "$WALLETCTL" staff add "$@" | tail -n 1; }
 OFFICER=$(staff --name bench-officer --role officer --department market-regulation)

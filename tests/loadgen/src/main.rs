@@ -173,10 +173,12 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// CPU seconds used so far by walletd (the `--pid`s, summed), by this
-/// process, and by the whole machine (all cores, busy time).
+/// process, and by the whole machine (all cores, busy time); and walletd's
+/// read and write system calls so far.
 #[derive(Debug, Clone, Copy)]
 struct CpuUse {
     walletd: Option<f64>,
+    walletd_io: Option<(u64, u64)>,
     loadgen: Option<f64>,
     machine: Option<f64>,
     wall: Instant,
@@ -191,6 +193,10 @@ struct CpuShare {
     loadgen_us: Option<f64>,
     /// Busy fraction of all cores over the scenario.
     machine_busy: Option<f64>,
+    /// walletd read and write system calls per operation. Unlike CPU time,
+    /// a count the VM's other tenants do not move: an A/B comparison of
+    /// storage changes can see a few percent in it.
+    walletd_syscalls: Option<(f64, f64)>,
 }
 
 impl CpuUse {
@@ -202,8 +208,16 @@ impl CpuUse {
                 .map(|p| process_cpu(&p.to_string()))
                 .sum::<Option<f64>>()
         };
+        let walletd_io = if pids.is_empty() {
+            None
+        } else {
+            pids.iter()
+                .map(|p| process_io(*p))
+                .try_fold((0, 0), |(r, w), io| io.map(|(a, b)| (r + a, w + b)))
+        };
         Self {
             walletd,
+            walletd_io,
             loadgen: process_cpu("self"),
             machine: machine_busy(),
             wall: Instant::now(),
@@ -224,6 +238,13 @@ impl CpuUse {
                 (Some(a), Some(b)) if wall > 0.0 => Some((a - b) / (wall * cores)),
                 _ => None,
             },
+            walletd_syscalls: match (self.walletd_io, before.walletd_io) {
+                (Some((r, w)), Some((r0, w0))) if ops > 0 => Some((
+                    r.saturating_sub(r0) as f64 / ops as f64,
+                    w.saturating_sub(w0) as f64 / ops as f64,
+                )),
+                _ => None,
+            },
         }
     }
 }
@@ -240,6 +261,21 @@ fn process_cpu(pid: &str) -> Option<f64> {
     let utime: f64 = f.get(11)?.parse().ok()?;
     let stime: f64 = f.get(12)?.parse().ok()?;
     Some((utime + stime) / USER_HZ)
+}
+
+/// Read-like and write-like system calls of `pid` so far (`syscr`,
+/// `syscw` of /proc/PID/io: SQLite's page reads and WAL writes, socket
+/// reads and writes).
+fn process_io(pid: u32) -> Option<(u64, u64)> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        io.lines()
+            .find_map(|l| l.strip_prefix(name))?
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some((field("syscr:")?, field("syscw:")?))
 }
 
 /// Busy (not idle, not iowait) CPU seconds of the whole machine.
@@ -350,12 +386,16 @@ impl Run<'_> {
         let us = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"));
         for (s, c) in results.iter().zip(cpu) {
             println!(
-                "  {:<10} walletd {:>6}   loadgen {:>6}   machine busy {}",
+                "  {:<10} walletd {:>6}   loadgen {:>6}   machine busy {}{}",
                 s.name,
                 us(c.walletd_us),
                 us(c.loadgen_us),
                 c.machine_busy
                     .map_or_else(|| "-".to_owned(), |b| format!("{:.0} %", b * 100.0)),
+                c.walletd_syscalls
+                    .map_or_else(String::new, |(r, w)| format!(
+                        "   walletd syscalls/op {r:.1} read {w:.1} write"
+                    )),
             );
         }
         for (when, pid, mem) in memory {
@@ -414,6 +454,8 @@ impl Run<'_> {
                 "walletd_cpu_us_per_op": c.walletd_us,
                 "loadgen_cpu_us_per_op": c.loadgen_us,
                 "machine_busy": c.machine_busy,
+                "walletd_read_syscalls_per_op": c.walletd_syscalls.map(|x| x.0),
+                "walletd_write_syscalls_per_op": c.walletd_syscalls.map(|x| x.1),
             })).collect::<Vec<_>>(),
             "memory": memory.iter().map(|(when, pid, m)| serde_json::json!({
                 "when": when, "pid": pid,
