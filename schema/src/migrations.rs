@@ -51,6 +51,19 @@ pub fn danger_revert_all(conn: &mut DbConnection) -> Result<Vec<String>, Storage
     .map_err(StorageError::Migration)
 }
 
+/// Reverts the newest applied migration only, keeping the data the older
+/// ones hold. For tests that a migration carries existing rows over (revert
+/// it, write in the older layout, apply it again); never called by the
+/// service. Returns the version reverted.
+pub fn danger_revert_last(conn: &mut DbConnection) -> Result<String, StorageError> {
+    match conn {
+        DbConnection::Sqlite(c) => c.revert_last_migration(SQLITE),
+        DbConnection::Postgres(c) => with_pg_lock(c, |c| c.revert_last_migration(POSTGRES)),
+    }
+    .map(|v| v.to_string())
+    .map_err(StorageError::Migration)
+}
+
 /// The versions applied to this database, oldest first.
 pub fn applied(conn: &mut DbConnection) -> Result<Vec<String>, StorageError> {
     let mut list = match conn {

@@ -98,6 +98,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     migrations_run_once,
     migrations_redo,
+    layout_migration_keeps_rows,
     unique_constraint_names_match_the_migrations,
     ping_works,
     keys_insert_list_active,
@@ -463,11 +464,12 @@ fn assert_constraint(result: Result<impl std::fmt::Debug, StorageError>) {
 // ---------------------------------------------------------------- migrations
 
 /// Every migration version, oldest first.
-const VERSIONS: [&str; 4] = [
+const VERSIONS: [&str; 5] = [
     "20261121000000",
     "20261121000001",
     "20261121000002",
     "20261121000003",
+    "20261122000004",
 ];
 
 fn migrations_run_once(f: &Fixture) -> TestResult {
@@ -515,6 +517,111 @@ fn migrations_redo(f: &Fixture) -> TestResult {
             .is_empty()
     );
     Ok(())
+}
+
+/// The storage-layout migration (20261122000004) keeps every ledger row and
+/// intent written before it, and its revert keeps them too. On SQLite, the
+/// reads a proof makes then take one B-tree search each.
+fn layout_migration_keeps_rows(f: &Fixture) -> TestResult {
+    let mut conn = f.db.conn()?;
+    let conn = &mut *conn;
+    assert_eq!(migrations::danger_revert_last(conn)?, "20261122000004");
+    let w = world(conn)?;
+    issue(conn, &w, &serial(1), None)?;
+    let key = keys::insert(conn, &new_key(KeyPurpose::Ledger, 1, KeyState::Active, 1))?;
+    let leaves: Vec<LedgerLeaf> = (0..3u8)
+        .map(|i| LedgerLeaf {
+            leaf_index: i64::from(i),
+            entry: format!("{{\"n\":{i}}}"),
+            leaf_hash: vec![i + 1; 32],
+            integrated_at: T0,
+        })
+        .collect();
+    let nodes = [(0, 2, 3u8), (1, 0, 9), (0, 0, 1)].map(|(level, node_index, byte)| LedgerNode {
+        level,
+        node_index,
+        hash: vec![byte; 32],
+    });
+    let checkpoint = Checkpoint {
+        tree_size: 3,
+        root_hash: vec![7; 32],
+        note: "onevisit.local/ledger\n3\n...\n".into(),
+        key_id: key.key_id.clone(),
+        signed_at: T0,
+    };
+    write_transaction(conn, |c| -> Result<(), StorageError> {
+        ledger::insert_leaves(c, &leaves)?;
+        ledger::insert_nodes(c, &nodes)?;
+        ledger::insert_checkpoint(c, &checkpoint)
+    })?;
+
+    let read = |c: &mut DbConnection| -> Result<_, StorageError> {
+        let mut found = Vec::new();
+        for n in &nodes {
+            found.push(ledger::node(c, n.level, n.node_index)?);
+        }
+        Ok((
+            ledger::leaves(c, 0, 10)?,
+            found,
+            ledger::latest_checkpoint(c)?,
+            ledger::leaf_index_by_hash(c, &[3; 32])?,
+            intents::by_serial(c, &serial(1))?.map(|i| i.state),
+            ledger::tree_size(c)?,
+        ))
+    };
+    let before = read(conn)?;
+    assert_eq!(before.0, leaves);
+    assert_eq!(before.2.as_ref(), Some(&checkpoint));
+    assert_eq!(before.3, Some(2));
+    assert_eq!(before.5, 3);
+
+    assert_eq!(migrations::run_pending(conn)?, ["20261122000004"]);
+    assert_eq!(read(conn)?, before);
+    // Written once, as before the migration.
+    let again = LedgerLeaf {
+        leaf_index: 3,
+        ..leaves[0].clone()
+    };
+    assert_unique(
+        ledger::insert_leaves(conn, &[again]),
+        "ledger_leaves_leaf_hash_key",
+    );
+    let taken = LedgerLeaf {
+        leaf_hash: vec![9; 32],
+        ..leaves[0].clone()
+    };
+    assert_unique(ledger::insert_leaves(conn, &[taken]), "ledger_leaves_pkey");
+    assert_unique(ledger::insert_nodes(conn, &nodes[..1]), "ledger_nodes_pkey");
+    assert_unique(
+        ledger::insert_checkpoint(conn, &checkpoint),
+        "ledger_checkpoints_pkey",
+    );
+
+    if let DbConnection::Sqlite(c) = &mut **conn {
+        let mut plan = |sql: &str| -> Result<String, diesel::result::Error> {
+            Ok(diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+                .load::<Plan>(c)?
+                .into_iter()
+                .map(|p| p.detail)
+                .collect::<Vec<_>>()
+                .join("; "))
+        };
+        let by_hash = plan("SELECT leaf_index FROM ledger_leaves WHERE leaf_hash = x'00'")?;
+        assert!(by_hash.contains("USING COVERING INDEX"), "{by_hash}");
+        let node = plan("SELECT hash FROM ledger_nodes WHERE level = 1 AND node_index = 0")?;
+        assert!(node.contains("USING PRIMARY KEY"), "{node}");
+        let latest = plan("SELECT note FROM ledger_checkpoints ORDER BY tree_size DESC LIMIT 1")?;
+        assert_eq!(latest, "SCAN ledger_checkpoints");
+    }
+    assert_eq!(migrations::danger_revert_last(conn)?, "20261122000004");
+    assert_eq!(read(conn)?, before);
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct Plan {
+    #[diesel(sql_type = Text)]
+    detail: String,
 }
 
 #[derive(QueryableByName)]
@@ -573,6 +680,8 @@ fn unique_constraint_names_match_the_migrations(f: &Fixture) -> TestResult {
                 [
                     "key_certificates_pkey",
                     "keys_pkey",
+                    "ledger_checkpoints_pkey",
+                    "ledger_leaves_pkey",
                     "ledger_queue_pkey",
                     "staff_pkey",
                 ]
