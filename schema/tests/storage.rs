@@ -741,6 +741,11 @@ fn sqlite_pragmas_are_set() -> TestResult {
             pragma("SELECT CAST(timeout AS TEXT) AS value FROM pragma_busy_timeout")?,
             "5000"
         );
+        // MEMORY = 2: savepoint journals never go to a file.
+        assert_eq!(
+            pragma("SELECT CAST(temp_store AS TEXT) AS value FROM pragma_temp_store")?,
+            "2"
+        );
         // The automatic checkpoint is only a backstop (see the next test).
         // A pragma that can write has no table-valued form.
         let backstop: Autocheckpoint =
