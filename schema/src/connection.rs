@@ -591,18 +591,12 @@ impl CustomizeConnection<Pooled, diesel::r2d2::Error> for Customizer {
                 // other connections instead of failing.
                 // The automatic checkpoint only as a backstop: walletd's own
                 // checkpointer keeps it off the group committer (`wal`).
-                // Temporary files in memory: the group commit opens a
-                // savepoint per write, and SQLite copies every page a write
-                // touches into the savepoint's journal. On disk (past 64 KiB
-                // a batch) those copies were a write system call each: 9 %
-                // of the committer's time. At most a batch's worth of pages.
                 let backstop = crate::wal::BACKSTOP_PAGES;
                 c.batch_execute(&format!(
                     "PRAGMA busy_timeout = {busy_ms};\
                      PRAGMA journal_mode = WAL;\
                      PRAGMA synchronous = FULL;\
                      PRAGMA foreign_keys = ON;\
-                     PRAGMA temp_store = MEMORY;\
                      PRAGMA wal_autocheckpoint = {backstop};"
                 ))
                 .map_err(diesel::r2d2::Error::QueryError)

@@ -596,6 +596,20 @@ fn layout_migration_keeps_rows(f: &Fixture) -> TestResult {
         ledger::insert_checkpoint(conn, &checkpoint),
         "ledger_checkpoints_pkey",
     );
+    // Checks and the checkpoint's reference to its key hold as before.
+    let negative = LedgerLeaf {
+        leaf_index: -1,
+        leaf_hash: vec![8; 32],
+        ..leaves[0].clone()
+    };
+    assert_constraint(ledger::insert_leaves(conn, &[negative]));
+    let unknown_key = Checkpoint {
+        tree_size: 4,
+        key_id: key_id(99),
+        ..checkpoint.clone()
+    };
+    assert_constraint(ledger::insert_checkpoint(conn, &unknown_key));
+    assert!(!has_index(conn, "issuance_intents_identity_id")?);
 
     if let DbConnection::Sqlite(c) = &mut **conn {
         let mut plan = |sql: &str| -> Result<String, diesel::result::Error> {
@@ -615,7 +629,55 @@ fn layout_migration_keeps_rows(f: &Fixture) -> TestResult {
     }
     assert_eq!(migrations::danger_revert_last(conn)?, "20261122000004");
     assert_eq!(read(conn)?, before);
+    assert!(has_index(conn, "issuance_intents_identity_id")?);
+    if let DbConnection::Sqlite(c) = &mut **conn {
+        // The old layout again: leaf, node and checkpoint keys are
+        // indexes beside the rowid.
+        for (table, sql) in [
+            (
+                "ledger_leaves",
+                "SELECT entry FROM ledger_leaves WHERE leaf_index = 1",
+            ),
+            (
+                "ledger_nodes",
+                "SELECT hash FROM ledger_nodes WHERE level = 1 AND node_index = 0",
+            ),
+            (
+                "ledger_checkpoints",
+                "SELECT note FROM ledger_checkpoints WHERE tree_size = 3",
+            ),
+        ] {
+            let plan = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+                .load::<Plan>(c)?
+                .into_iter()
+                .map(|p| p.detail)
+                .collect::<Vec<_>>()
+                .join("; ");
+            assert!(
+                plan.contains(&format!("USING INDEX sqlite_autoindex_{table}_")),
+                "{plan}"
+            );
+        }
+    }
     Ok(())
+}
+
+/// Whether the database has an index named `name`.
+fn has_index(conn: &mut DbConnection, name: &str) -> Result<bool, Box<dyn Error>> {
+    let sql = match conn {
+        DbConnection::Sqlite(_) => {
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name = $1"
+        }
+        DbConnection::Postgres(_) => {
+            "SELECT indexname AS name FROM pg_indexes \
+             WHERE schemaname = current_schema() AND indexname = $1"
+        }
+    };
+    let found: Vec<Name> = match conn {
+        DbConnection::Sqlite(c) => diesel::sql_query(sql).bind::<Text, _>(name).load(c)?,
+        DbConnection::Postgres(c) => diesel::sql_query(sql).bind::<Text, _>(name).load(c)?,
+    };
+    Ok(!found.is_empty())
 }
 
 #[derive(QueryableByName)]
@@ -741,10 +803,14 @@ fn sqlite_pragmas_are_set() -> TestResult {
             pragma("SELECT CAST(timeout AS TEXT) AS value FROM pragma_busy_timeout")?,
             "5000"
         );
-        // MEMORY = 2: savepoint journals never go to a file.
+        // The bundled SQLite's build flags (.cargo/config.toml): savepoint
+        // journals of up to 4 MiB stay in memory, bigger ones go to a file.
         assert_eq!(
-            pragma("SELECT CAST(temp_store AS TEXT) AS value FROM pragma_temp_store")?,
-            "2"
+            pragma(
+                "SELECT compile_options AS value FROM pragma_compile_options \
+                 WHERE compile_options LIKE 'STMTJRNL_SPILL=%'"
+            )?,
+            "STMTJRNL_SPILL=4194304"
         );
         // The automatic checkpoint is only a backstop (see the next test).
         // A pragma that can write has no table-valued form.
