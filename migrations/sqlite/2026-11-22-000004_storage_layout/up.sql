@@ -1,6 +1,8 @@
 -- Storage layout only: the logical schema (columns, keys, constraints) is
--- unchanged. Keep in step with the PostgreSQL file, which drops the same
--- index and has no rowid tables to change.
+-- unchanged, except that a NULL leaf index or tree size, which walletd
+-- never writes, would now be given the next number instead of refused.
+-- Keep in step with the PostgreSQL file, which drops the same index and has
+-- no rowid tables to change.
 
 -- No query looks intents up by identity, and identities are never deleted or
 -- renumbered, so no foreign key check needs it either: it was one more

@@ -264,8 +264,9 @@ fn process_cpu(pid: &str) -> Option<f64> {
 }
 
 /// Read-like and write-like system calls of `pid` so far (`syscr`,
-/// `syscw` of /proc/PID/io: SQLite's page reads and WAL writes, socket
-/// reads and writes).
+/// `syscw` of /proc/PID/io): SQLite's page reads and WAL writes, and
+/// eventfd wake-ups; not socket traffic, which goes through `send` and
+/// `recv`.
 fn process_io(pid: u32) -> Option<(u64, u64)> {
     let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
     let field = |name: &str| -> Option<u64> {
