@@ -612,14 +612,7 @@ fn layout_migration_keeps_rows(f: &Fixture) -> TestResult {
     assert!(!has_index(conn, "issuance_intents_identity_id")?);
 
     if let DbConnection::Sqlite(c) = &mut **conn {
-        let mut plan = |sql: &str| -> Result<String, diesel::result::Error> {
-            Ok(diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
-                .load::<Plan>(c)?
-                .into_iter()
-                .map(|p| p.detail)
-                .collect::<Vec<_>>()
-                .join("; "))
-        };
+        let mut plan = |sql: &str| query_plan(c, sql);
         let by_hash = plan("SELECT leaf_index FROM ledger_leaves WHERE leaf_hash = x'00'")?;
         assert!(by_hash.contains("USING COVERING INDEX"), "{by_hash}");
         let node = plan("SELECT hash FROM ledger_nodes WHERE level = 1 AND node_index = 0")?;
@@ -647,12 +640,7 @@ fn layout_migration_keeps_rows(f: &Fixture) -> TestResult {
                 "SELECT note FROM ledger_checkpoints WHERE tree_size = 3",
             ),
         ] {
-            let plan = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
-                .load::<Plan>(c)?
-                .into_iter()
-                .map(|p| p.detail)
-                .collect::<Vec<_>>()
-                .join("; ");
+            let plan = query_plan(c, sql)?;
             assert!(
                 plan.contains(&format!("USING INDEX sqlite_autoindex_{table}_")),
                 "{plan}"
@@ -662,20 +650,33 @@ fn layout_migration_keeps_rows(f: &Fixture) -> TestResult {
     Ok(())
 }
 
+/// SQLite's query plan for `sql`, its steps joined with "; ".
+fn query_plan(
+    c: &mut diesel::SqliteConnection,
+    sql: &str,
+) -> Result<String, diesel::result::Error> {
+    Ok(diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+        .load::<Plan>(c)?
+        .into_iter()
+        .map(|p| p.detail)
+        .collect::<Vec<_>>()
+        .join("; "))
+}
+
 /// Whether the database has an index named `name`.
 fn has_index(conn: &mut DbConnection, name: &str) -> Result<bool, Box<dyn Error>> {
-    let sql = match conn {
-        DbConnection::Sqlite(_) => {
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND name = $1"
-        }
-        DbConnection::Postgres(_) => {
-            "SELECT indexname AS name FROM pg_indexes \
-             WHERE schemaname = current_schema() AND indexname = $1"
-        }
-    };
     let found: Vec<Name> = match conn {
-        DbConnection::Sqlite(c) => diesel::sql_query(sql).bind::<Text, _>(name).load(c)?,
-        DbConnection::Postgres(c) => diesel::sql_query(sql).bind::<Text, _>(name).load(c)?,
+        DbConnection::Sqlite(c) => {
+            diesel::sql_query("SELECT name FROM sqlite_master WHERE type = 'index' AND name = $1")
+                .bind::<Text, _>(name)
+                .load(c)?
+        }
+        DbConnection::Postgres(c) => diesel::sql_query(
+            "SELECT indexname AS name FROM pg_indexes \
+             WHERE schemaname = current_schema() AND indexname = $1",
+        )
+        .bind::<Text, _>(name)
+        .load(c)?,
     };
     Ok(!found.is_empty())
 }

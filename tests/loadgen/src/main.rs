@@ -269,14 +269,18 @@ fn process_cpu(pid: &str) -> Option<f64> {
 /// `recv`.
 fn process_io(pid: u32) -> Option<(u64, u64)> {
     let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
-    let field = |name: &str| -> Option<u64> {
-        io.lines()
-            .find_map(|l| l.strip_prefix(name))?
-            .trim()
-            .parse()
-            .ok()
-    };
-    Some((field("syscr:")?, field("syscw:")?))
+    Some((proc_field(&io, "syscr:")?, proc_field(&io, "syscw:")?))
+}
+
+/// The value of the `name` line of a /proc key-value file (`status`,
+/// `io`): its first word after the name.
+fn proc_field<T: std::str::FromStr>(text: &str, name: &str) -> Option<T> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Busy (not idle, not iowait) CPU seconds of the whole machine.
@@ -297,12 +301,8 @@ type Memory = (String, u32, Option<(f64, f64)>);
 /// (VmRSS, VmHWM) in MiB of `pid`, if readable.
 fn rss(pid: u32) -> Option<(f64, f64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| -> Option<f64> {
-        let line = status.lines().find(|l| l.starts_with(name))?;
-        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kb / 1024.0)
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
+    let mib = |name: &str| proc_field::<f64>(&status, name).map(|kb| kb / 1024.0);
+    Some((mib("VmRSS:")?, mib("VmHWM:")?))
 }
 
 /// The limit a scenario is compared with, and what it is.
