@@ -40,12 +40,19 @@ where
             let collected = collect::<Sqlite, _, _>(query, &mut ())?;
             c.execute_returning_count(&collected)
         }
-        DbConnection::Postgres(c) => {
-            // Our types are built in; the lookup is there for custom ones.
-            let collected = collect::<Pg, _, _>(query, c as &mut dyn PgMetadataLookup)?;
-            c.execute_returning_count(&collected)
-        }
+        DbConnection::Postgres(c) => execute_pg(c, query),
     }
+}
+
+/// [`execute`] for a statement only PostgreSQL can run (one that binds
+/// arrays, say).
+pub(crate) fn execute_pg<Q>(c: &mut diesel::PgConnection, query: &Q) -> QueryResult<usize>
+where
+    Q: QueryFragment<Pg>,
+{
+    // Our types are built in; the lookup is there for custom ones.
+    let collected = collect::<Pg, _, _>(query, c as &mut dyn PgMetadataLookup)?;
+    c.execute_returning_count(&collected)
 }
 
 /// Runs a read on the backend's own connection: `native!(conn, c =>

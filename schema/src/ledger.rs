@@ -11,6 +11,7 @@
 //! negative, checkpoints name a recorded key.
 
 use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Binary, Integer, Text};
 
 use crate::cached;
 use crate::cached::native;
@@ -117,6 +118,26 @@ pub fn insert_leaves(
     conn: &mut DbConnection,
     leaves: &[LedgerLeaf],
 ) -> Result<usize, StorageError> {
+    if let DbConnection::Postgres(pg) = conn {
+        // One statement for the whole batch: on PostgreSQL every statement
+        // is a round trip, and a sequencer batch has thousands of rows.
+        let query = diesel::sql_query(
+            "INSERT INTO ledger_leaves (leaf_index, entry, leaf_hash, integrated_at) \
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bytea[], $4::bigint[])",
+        )
+        .bind::<Array<BigInt>, _>(leaves.iter().map(|l| l.leaf_index).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(leaves.iter().map(|l| l.entry.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Binary>, _>(
+            leaves
+                .iter()
+                .map(|l| l.leaf_hash.as_slice())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<BigInt>, _>(leaves.iter().map(|l| l.integrated_at).collect::<Vec<_>>());
+        return Ok(cached::execute_pg(pg, &query)?);
+    }
+    // SQLite has no round trip: a cached single-row statement per leaf is
+    // cheaper than preparing a statement for each batch size.
     let mut count = 0;
     for leaf in leaves {
         count += cached::execute(
@@ -189,6 +210,17 @@ pub fn tree_size(conn: &mut DbConnection) -> Result<i64, StorageError> {
 /// Stores subtree hashes. A node already stored is a
 /// [`StorageError::UniqueViolation`] (complete subtrees never change).
 pub fn insert_nodes(conn: &mut DbConnection, nodes: &[LedgerNode]) -> Result<usize, StorageError> {
+    if let DbConnection::Postgres(pg) = conn {
+        // One statement, as for the leaves.
+        let query = diesel::sql_query(
+            "INSERT INTO ledger_nodes (level, node_index, hash) \
+             SELECT * FROM UNNEST($1::integer[], $2::bigint[], $3::bytea[])",
+        )
+        .bind::<Array<Integer>, _>(nodes.iter().map(|n| n.level).collect::<Vec<_>>())
+        .bind::<Array<BigInt>, _>(nodes.iter().map(|n| n.node_index).collect::<Vec<_>>())
+        .bind::<Array<Binary>, _>(nodes.iter().map(|n| n.hash.as_slice()).collect::<Vec<_>>());
+        return Ok(cached::execute_pg(pg, &query)?);
+    }
     let mut count = 0;
     for node in nodes {
         count += cached::execute(conn, &diesel::insert_into(ledger_nodes::table).values(node))?;

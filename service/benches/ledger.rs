@@ -1,10 +1,14 @@
 //! Benchmark (not a test): the ledger as walletd runs it, on a SQLite file
-//! and a SoftHSM2 token. Queues and integrates N entries (default 1,000,000)
-//! in sequencer batches, then times inclusion and consistency proofs served
-//! from the stored subtree hashes, next to the raw SoftHSM signing rate
-//! measured in the same run.
+//! (or a fresh PostgreSQL database) and a SoftHSM2 token. Queues and
+//! integrates N entries (default 1,000,000) in sequencer batches, then times
+//! inclusion and consistency proofs served from the stored subtree hashes,
+//! next to the raw SoftHSM signing rate measured in the same run.
 //!
-//!     cargo bench -p service --bench ledger [-- LEAVES BATCH]
+//!     cargo bench -p service --bench ledger [-- LEAVES BATCH] [--postgres]
+//!
+//! With `--postgres` the database is created on the server named by
+//! `WALLET_TEST_POSTGRES_URL` (default `postgres://root@127.0.0.1:5432/test`)
+//! and dropped at the end.
 #![expect(
     clippy::unwrap_used,
     clippy::print_stdout,
@@ -47,6 +51,7 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
     let batch: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let postgres = std::env::args().any(|a| a == "--postgres");
 
     let _token = SoftHsmToken::new("ledger-bench");
     let hsm = Arc::new(
@@ -59,7 +64,12 @@ fn main() {
     );
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("ledger.db");
-    let db = schema::Database::connect(&format!("sqlite://{}", db_path.display()), 4).unwrap();
+    let pg = postgres.then(wallet_testkit::PgTestDb::new);
+    let (backend, url) = match &pg {
+        Some(pg) => ("PostgreSQL", pg.url().to_owned()),
+        None => ("SQLite", format!("sqlite://{}", db_path.display())),
+    };
+    let db = schema::Database::connect(&url, 4).unwrap();
     ceremony::run(&hsm, &db, SystemTime::now(), &mut || {
         Ok(service::random::bytes::<16>()?)
     })
@@ -142,10 +152,14 @@ fn main() {
         ledger.consistency(first, size).unwrap();
         consistency.push(t.elapsed());
     }
-    let db_mb = std::fs::metadata(&db_path).map_or(0, |m| m.len()) as f64 / 1e6;
+    let db_mb = match &pg {
+        Some(pg) => pg_database_bytes(pg),
+        None => std::fs::metadata(&db_path).map_or(0, |m| m.len()),
+    } as f64
+        / 1e6;
     println!("raw SoftHSM ECDSA P-256 sign (1 thread): {raw_sign:.0}/s");
     println!(
-        "inclusion proof at {size} leaves (SQLite, stored subtrees): median {:.0} us, p99 {:.0} us",
+        "inclusion proof at {size} leaves ({backend}, stored subtrees): median {:.0} us, p99 {:.0} us",
         percentile(inclusion.clone(), 0.5),
         percentile(inclusion, 0.99)
     );
@@ -154,5 +168,22 @@ fn main() {
         percentile(consistency.clone(), 0.5),
         percentile(consistency, 0.99)
     );
-    println!("database file: {db_mb:.0} MB");
+    println!("database ({backend}): {db_mb:.0} MB");
+}
+
+/// `pg_database_size` of the bench's database, through psql (the bench
+/// links no PostgreSQL client of its own).
+fn pg_database_bytes(pg: &wallet_testkit::PgTestDb) -> u64 {
+    let out = std::process::Command::new("psql")
+        .args([
+            pg.url(),
+            "-tAc",
+            "SELECT pg_database_size(current_database())",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
 }
