@@ -153,7 +153,7 @@ fn main() {
         consistency.push(t.elapsed());
     }
     let db_mb = match &pg {
-        Some(pg) => pg_database_bytes(pg),
+        Some(pg) => pg.size_bytes(),
         None => std::fs::metadata(&db_path).map_or(0, |m| m.len()),
     } as f64
         / 1e6;
@@ -169,21 +169,4 @@ fn main() {
         percentile(consistency, 0.99)
     );
     println!("database ({backend}): {db_mb:.0} MB");
-}
-
-/// `pg_database_size` of the bench's database, through psql (the bench
-/// links no PostgreSQL client of its own).
-fn pg_database_bytes(pg: &wallet_testkit::PgTestDb) -> u64 {
-    let out = std::process::Command::new("psql")
-        .args([
-            pg.url(),
-            "-tAc",
-            "SELECT pg_database_size(current_database())",
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0)
 }

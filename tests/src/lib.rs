@@ -153,6 +153,14 @@ impl PgTestDb {
     pub fn admin_sql(&self, sql: &str) {
         psql(&self.admin_url, sql);
     }
+
+    /// The database's size on disk (`pg_database_size`), for benchmarks.
+    pub fn size_bytes(&self) -> u64 {
+        psql(&self.url, "SELECT pg_database_size(current_database())")
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    }
 }
 
 impl Default for PgTestDb {
@@ -173,9 +181,10 @@ impl Drop for PgTestDb {
     }
 }
 
-fn psql(url: &str, sql: &str) {
+/// Runs `sql` on `url`; returns what it printed (unaligned, tuples only).
+fn psql(url: &str, sql: &str) -> String {
     let out = Command::new("psql")
-        .args([url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .args([url, "-v", "ON_ERROR_STOP=1", "-q", "-tA", "-c", sql])
         .output()
         .expect("run psql (is PostgreSQL installed? run deploy/test.sh)");
     if !out.status.success() {
@@ -184,6 +193,7 @@ fn psql(url: &str, sql: &str) {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn replace_db_name(url: &str, name: &str) -> String {
